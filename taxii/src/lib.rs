@@ -7,17 +7,19 @@
 //! - [`read`]: a bounded, namespace-aware reader built on quick-xml (`NsReader`).
 //! - [`write`]: a streaming writer; poll responses are written head, blocks, tail.
 //! - [`http`]: the HTTP binding's header names and values.
+//! - [`samples`]: one sample of every message in both versions, for tests.
 #![forbid(unsafe_code)]
 
 pub mod http;
 pub mod msg;
 pub mod read;
+pub mod samples;
 pub mod status;
 pub mod ts;
 pub mod write;
 
 pub use msg::*;
-pub use status::{StatusDetail, StatusType};
+pub use status::{StatusDetail, StatusMessage, StatusType};
 pub use ts::Timestamp;
 
 /// Namespace of TAXII 1.1 XML messages.

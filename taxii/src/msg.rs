@@ -38,9 +38,9 @@ pub enum Message {
     PollFulfillment(PollFulfillment),
     InboxMessage(InboxMessage),
     StatusMessage(StatusMessage),
-    /// 1.1 `Subscription_Management_Request`, 1.0 `Manage_Feed_Subscription_Request`.
+    /// `Subscription_Management_Request` (a "manage feed subscription" request in 1.0).
     SubscriptionManagementRequest(SubscriptionManagementRequest),
-    /// 1.1 `Subscription_Management_Response`, 1.0 `Manage_Feed_Subscription_Response`.
+    /// `Subscription_Management_Response` (a "manage feed subscription" response in 1.0).
     SubscriptionManagementResponse(SubscriptionManagementResponse),
 }
 
@@ -81,11 +81,9 @@ impl Message {
             Message::PollFulfillment(_) => "Poll_Fulfillment",
             Message::InboxMessage(_) => "Inbox_Message",
             Message::StatusMessage(_) => "Status_Message",
-            Message::SubscriptionManagementRequest(_) if v10 => "Manage_Feed_Subscription_Request",
+            // Both versions use the same element names (libtaxii calls the 1.0 classes
+            // Manage_Feed_Subscription_*, but the 1.0 schema does not).
             Message::SubscriptionManagementRequest(_) => "Subscription_Management_Request",
-            Message::SubscriptionManagementResponse(_) if v10 => {
-                "Manage_Feed_Subscription_Response"
-            }
             Message::SubscriptionManagementResponse(_) => "Subscription_Management_Response",
         }
     }

@@ -48,8 +48,8 @@ impl StatusType {
         }
     }
 
-    /// Parse a wire name; unknown names are kept by the reader as [`StatusType::Failure`]
-    /// with the original name in the message text.
+    /// Parse a wire name. The reader keeps an unknown name as [`StatusType::Failure`] with
+    /// the original name in [`StatusMessage::raw_status_type`].
     pub fn parse(s: &str) -> Option<StatusType> {
         const ALL: [StatusType; 17] = [
             StatusType::Success,
@@ -106,10 +106,7 @@ impl StatusMessage {
     /// A status answering `in_response_to` (use `"0"` when the request could not be read).
     pub fn new(in_response_to: &str, status_type: StatusType) -> Self {
         StatusMessage {
-            header: Header::response(
-                crate::new_message_id(crate::Version::V11),
-                in_response_to,
-            ),
+            header: Header::response(crate::new_message_id(crate::Version::V11), in_response_to),
             status_type,
             raw_status_type: None,
             details: Vec::new(),
