@@ -1,0 +1,161 @@
+//! Turning received blocks into store blocks: each block is read once for its package id
+//! and indicators, hashed, and dropped when it holds no indicator (a header-only package must
+//! not be re-served to appliances as if it were data).
+
+use store::NewBlock;
+use taxii::{ContentBlock, Timestamp, BINDING_STIX_111, BINDING_STIX_12};
+
+use crate::error::{sanitize, SourceError};
+
+/// Blocks ready for one append, with counts for status and logs.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    pub blocks: Vec<NewBlock>,
+    /// Indicators in `blocks`.
+    pub indicators: u64,
+    /// Blocks dropped for holding no indicator.
+    pub no_indicators: u64,
+    /// Blocks whose bytes were repaired (U+FFFD) by lenient decoding.
+    pub repaired: u64,
+    /// Package ids of the repaired blocks (for the log).
+    pub repaired_ids: Vec<String>,
+    /// Greatest upstream time seen (REST: pulse `modified`).
+    pub max_upstream: Option<Timestamp>,
+}
+
+/// UTF-8 encoding of U+FFFD, the replacement character lenient decoding inserts.
+const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+
+/// Read TAXII content blocks (blocking: run under `spawn_blocking`). A block that is not
+/// readable STIX (DOCTYPE, undefined entity, broken XML) fails the whole window.
+pub(crate) fn prepare_taxii(
+    source: &str,
+    blocks: Vec<ContentBlock>,
+    body_repaired: bool,
+) -> Result<Prepared, SourceError> {
+    let mut out = Prepared::default();
+    for (index, b) in blocks.into_iter().enumerate() {
+        let summary =
+            stix::summarize(&b.content, &b.ns_context).map_err(|e| SourceError::Content {
+                index,
+                reason: sanitize(&e.to_string(), 200),
+            })?;
+        if summary.observables.is_empty() {
+            out.no_indicators += 1;
+            continue;
+        }
+        let binding = if b.binding.trim().is_empty() {
+            match summary.version.as_deref().map(str::trim) {
+                Some("1.2") => BINDING_STIX_12.to_string(),
+                _ => BINDING_STIX_111.to_string(),
+            }
+        } else {
+            b.binding
+        };
+        if body_repaired && contains(&b.content, REPLACEMENT) {
+            out.repaired += 1;
+            out.repaired_ids.push(
+                summary
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("block {index}")),
+            );
+        }
+        let indicators = u32::try_from(summary.observables.len()).unwrap_or(u32::MAX);
+        out.indicators += u64::from(indicators);
+        out.blocks.push(NewBlock {
+            hash: stix::content_hash(&binding, &b.content),
+            binding,
+            subtypes: b.subtypes,
+            content: b.content,
+            ns_context: b.ns_context,
+            upstream_label: b.timestamp_label,
+            package_id: summary.id,
+            indicators,
+            source: Some(source.to_string()),
+        });
+    }
+    Ok(out)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What one REST page gave after mapping.
+#[derive(Debug, Default)]
+pub(crate) struct PulseCounts {
+    pub skipped_expired: u64,
+    pub skipped_inactive: u64,
+    pub not_emitted: u64,
+}
+
+/// Map OTX pulses to STIX 1.2 blocks (blocking: run under `spawn_blocking`). Expired and
+/// inactive indicators are skipped by the mapping; a pulse left with none is not stored.
+pub(crate) fn prepare_pulses(
+    source: &str,
+    pulses: &[stix::otx::Pulse],
+    now: Timestamp,
+) -> (Prepared, PulseCounts) {
+    let mut out = Prepared::default();
+    let mut counts = PulseCounts::default();
+    for pulse in pulses {
+        let modified = Timestamp::parse_assume_utc(pulse.modified.trim()).ok();
+        if let Some(m) = modified {
+            out.max_upstream = Some(out.max_upstream.map_or(m, |x| x.max(m)));
+        }
+        let mapped = stix::otx::pulse_to_stix(pulse, now);
+        counts.skipped_expired += u64::from(mapped.skipped_expired);
+        counts.skipped_inactive += u64::from(mapped.skipped_inactive);
+        counts.not_emitted += u64::from(mapped.not_emitted);
+        if mapped.emitted.is_empty() {
+            out.no_indicators += 1;
+            continue;
+        }
+        let indicators = u32::try_from(mapped.emitted.len()).unwrap_or(u32::MAX);
+        out.indicators += u64::from(indicators);
+        let package_id = package_id_of(&mapped.xml);
+        out.blocks.push(NewBlock {
+            hash: stix::content_hash(BINDING_STIX_12, &mapped.xml),
+            binding: BINDING_STIX_12.to_string(),
+            subtypes: Vec::new(),
+            content: mapped.xml,
+            ns_context: Vec::new(),
+            upstream_label: modified,
+            package_id,
+            indicators,
+            source: Some(source.to_string()),
+        });
+    }
+    (out, counts)
+}
+
+/// The `id` attribute of the package root we just built (first `id="` in the bytes: our own
+/// writer puts it on the root element).
+fn package_id_of(xml: &[u8]) -> Option<String> {
+    let end_of_root = xml.iter().position(|&c| c == b'>')?;
+    let root = std::str::from_utf8(&xml[..end_of_root]).ok()?;
+    let at = root.match_indices("id=\"").find_map(|(i, _)| {
+        let before = root[..i].chars().next_back()?;
+        before.is_whitespace().then_some(i + 4)
+    })?;
+    let rest = &root[at..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_id_from_root() {
+        let xml = br#"<stix:STIX_Package xmlns:stix="x" id="alienvault-otx:Package-1" version="1.2"><a id="no"/>"#;
+        let nl = b"<stix:STIX_Package\n  id=\"p-2\">";
+        assert_eq!(package_id_of(nl).as_deref(), Some("p-2"));
+        assert_eq!(
+            package_id_of(xml).as_deref(),
+            Some("alienvault-otx:Package-1")
+        );
+        assert_eq!(package_id_of(b"<x/>"), None);
+    }
+}
