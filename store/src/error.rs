@@ -1,0 +1,27 @@
+//! The store's error type.
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The sled database reported an error (I/O inside sled, corruption sled detected, ...).
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    /// The store directory is not a store of the format this build reads.
+    #[error("store format: {0}")]
+    Format(String),
+    /// The named collection does not exist.
+    #[error("no such collection: {0:?}")]
+    NoCollection(String),
+    /// A stored record could not be decoded, or the store's own bookkeeping disagrees.
+    #[error("corrupt store record: {0}")]
+    Corrupt(String),
+    /// A file operation on the store directory failed.
+    #[error("store directory i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A collection name the store does not accept (empty, or containing NUL).
+    #[error("invalid collection name: {0:?}")]
+    InvalidName(String),
+    /// A field too large for the record format (over 4 GiB).
+    #[error("value too large to store: {0}")]
+    TooLarge(String),
+}

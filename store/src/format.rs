@@ -1,0 +1,75 @@
+//! The store directory: a `FORMAT` file naming the layout version, and the sled database in
+//! a folder named for that version (`db-v1`), so a later layout can live beside it and
+//! migrate.
+
+use crate::error::StoreError;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Contents of `FORMAT` for the layout this build reads and writes.
+pub const FORMAT_LINE: &str = "taxii-mirror store format 1";
+/// Name of the format file inside the store directory.
+pub const FORMAT_FILE: &str = "FORMAT";
+/// Name of the sled database folder inside the store directory.
+pub const DB_DIR: &str = "db-v1";
+
+/// Check (or create) the store directory and return the path of its sled database.
+///
+/// A missing or empty directory becomes a new store. A directory with a `FORMAT` file is
+/// accepted only when the file names this format. Anything else is refused, so the store
+/// never writes into a folder that holds something unrelated.
+pub(crate) fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
+    fs::create_dir_all(dir)?;
+    let format_path = dir.join(FORMAT_FILE);
+
+    match fs::read(&format_path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let found = text.trim_end_matches(['\n', '\r']);
+            if found != FORMAT_LINE {
+                return Err(StoreError::Format(format!(
+                    "{} says {found:?}, this build reads {FORMAT_LINE:?}",
+                    format_path.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A leftover temporary format file from a crash during creation does not count.
+            let tmp_name = format!("{FORMAT_FILE}.tmp");
+            for entry in fs::read_dir(dir)? {
+                let name = entry?.file_name();
+                if name != tmp_name.as_str() {
+                    return Err(StoreError::Format(format!(
+                        "{} is not a taxii-mirror store: it has no {FORMAT_FILE} file but holds {name:?}",
+                        dir.display(),
+                    )));
+                }
+            }
+            write_format(dir)?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+
+    let db = dir.join(DB_DIR);
+    if db.exists() && !db.is_dir() {
+        return Err(StoreError::Format(format!(
+            "{} exists but is not a directory",
+            db.display()
+        )));
+    }
+    Ok(db)
+}
+
+/// Write `FORMAT` through a temporary file and a rename, so a crash never leaves a partial
+/// format file.
+fn write_format(dir: &Path) -> Result<(), StoreError> {
+    let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(FORMAT_LINE.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, dir.join(FORMAT_FILE))?;
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! The binary record a block is stored as.
+//!
+//! Layout, version 1 (all integers big-endian, strings UTF-8 with a u32 length prefix):
+//!
+//! ```text
+//! u8   version (1)
+//! u64  ordinal            fixed offset 1, so `count` reads it without decoding the rest
+//! i64  ingested (µs)
+//! [32] content hash       fixed offset 17, read by `verify`
+//! u32  indicators
+//! u8   upstream label present (0/1), then i64 when 1
+//! str  binding
+//! u32  subtype count, then str each
+//! u32  namespace count, then (str prefix, str uri) each
+//! u8   package id present, then str
+//! u8   source present, then str
+//! u32  content length, then the content bytes exactly as given
+//! ```
+//!
+//! The label is not in the record: it is the block's key.
+
+use crate::error::StoreError;
+use crate::types::{NewBlock, StoredBlock};
+use taxii::Timestamp;
+
+/// Version byte of the record layout written by this build.
+pub(crate) const RECORD_V1: u8 = 1;
+const ORDINAL_AT: usize = 1;
+const HASH_AT: usize = 17;
+const FIXED_HEAD: usize = HASH_AT + 32;
+
+/// Encode one block with its ordinal and ingest time.
+pub(crate) fn encode(block: &NewBlock, ordinal: u64, ingested: i64) -> Result<Vec<u8>, StoreError> {
+    let strings: usize = block.binding.len()
+        + block.subtypes.iter().map(|s| s.len() + 4).sum::<usize>()
+        + block
+            .ns_context
+            .iter()
+            .map(|(p, u)| p.len() + u.len() + 8)
+            .sum::<usize>()
+        + block.package_id.as_ref().map_or(0, |s| s.len())
+        + block.source.as_ref().map_or(0, |s| s.len());
+    let mut out = Vec::with_capacity(FIXED_HEAD + 40 + strings + block.content.len());
+
+    out.push(RECORD_V1);
+    out.extend_from_slice(&ordinal.to_be_bytes());
+    out.extend_from_slice(&ingested.to_be_bytes());
+    out.extend_from_slice(&block.hash);
+    out.extend_from_slice(&block.indicators.to_be_bytes());
+    match block.upstream_label {
+        Some(ts) => {
+            out.push(1);
+            out.extend_from_slice(&ts.as_micros().to_be_bytes());
+        }
+        None => out.push(0),
+    }
+    put_bytes(&mut out, block.binding.as_bytes(), "binding")?;
+    put_len(&mut out, block.subtypes.len(), "subtype list")?;
+    for s in &block.subtypes {
+        put_bytes(&mut out, s.as_bytes(), "subtype")?;
+    }
+    put_len(&mut out, block.ns_context.len(), "namespace list")?;
+    for (prefix, uri) in &block.ns_context {
+        put_bytes(&mut out, prefix.as_bytes(), "namespace prefix")?;
+        put_bytes(&mut out, uri.as_bytes(), "namespace uri")?;
+    }
+    put_opt(&mut out, block.package_id.as_deref(), "package id")?;
+    put_opt(&mut out, block.source.as_deref(), "source")?;
+    put_bytes(&mut out, &block.content, "content")?;
+    Ok(out)
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize, what: &str) -> Result<(), StoreError> {
+    let len = u32::try_from(len).map_err(|_| StoreError::TooLarge(format!("{what}: {len}")))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8], what: &str) -> Result<(), StoreError> {
+    put_len(out, bytes.len(), what)?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+fn put_opt(out: &mut Vec<u8>, s: Option<&str>, what: &str) -> Result<(), StoreError> {
+    match s {
+        Some(s) => {
+            out.push(1);
+            put_bytes(out, s.as_bytes(), what)
+        }
+        None => {
+            out.push(0);
+            Ok(())
+        }
+    }
+}
+
+/// Check the version byte and length of a record's fixed head.
+fn check_head(bytes: &[u8]) -> Result<(), StoreError> {
+    match bytes.first() {
+        Some(&RECORD_V1) if bytes.len() >= FIXED_HEAD => Ok(()),
+        Some(&RECORD_V1) => Err(corrupt("record shorter than its fixed head")),
+        Some(v) => Err(corrupt(&format!("unknown record version {v}"))),
+        None => Err(corrupt("empty record")),
+    }
+}
+
+/// The ordinal of a record, read from its fixed head without decoding the rest.
+pub(crate) fn ordinal_of(bytes: &[u8]) -> Result<u64, StoreError> {
+    check_head(bytes)?;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[ORDINAL_AT..ORDINAL_AT + 8]);
+    Ok(u64::from_be_bytes(b))
+}
+
+/// Overwrite the ordinal of an encoded record (it is known only under the writer lock).
+pub(crate) fn set_ordinal(bytes: &mut [u8], ordinal: u64) {
+    if let Some(slot) = bytes.get_mut(ORDINAL_AT..ORDINAL_AT + 8) {
+        slot.copy_from_slice(&ordinal.to_be_bytes());
+    }
+}
+
+/// The content hash of a record, read from its fixed head.
+pub(crate) fn hash_of(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    check_head(bytes)?;
+    let mut h = [0u8; 32];
+    h.copy_from_slice(&bytes[HASH_AT..HASH_AT + 32]);
+    Ok(h)
+}
+
+/// Decode a whole record stored under `label`.
+pub(crate) fn decode(label: i64, bytes: &[u8]) -> Result<StoredBlock, StoreError> {
+    check_head(bytes)?;
+    let mut r = Reader { rest: &bytes[1..] };
+    let ordinal = r.u64()?;
+    let ingested = r.i64()?;
+    r.take(32)?;
+    let indicators = r.u32()?;
+    let upstream_label = match r.u8()? {
+        0 => None,
+        1 => Some(Timestamp::from_micros(r.i64()?)),
+        t => return Err(corrupt(&format!("bad upstream label tag {t}"))),
+    };
+    let binding = r.string()?;
+    let n = r.count(4)?;
+    let mut subtypes = Vec::with_capacity(n);
+    for _ in 0..n {
+        subtypes.push(r.string()?);
+    }
+    let n = r.count(8)?;
+    let mut ns_context = Vec::with_capacity(n);
+    for _ in 0..n {
+        let prefix = r.string()?;
+        ns_context.push((prefix, r.string()?));
+    }
+    let package_id = r.opt_string()?;
+    let source = r.opt_string()?;
+    let content = r.bytes()?.to_vec();
+    if !r.rest.is_empty() {
+        return Err(corrupt("trailing bytes after content"));
+    }
+
+    Ok(StoredBlock {
+        label: Timestamp::from_micros(label),
+        ordinal,
+        binding,
+        subtypes,
+        content,
+        ns_context,
+        upstream_label,
+        package_id,
+        indicators,
+        source,
+        ingested: Timestamp::from_micros(ingested),
+    })
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("block record: {what}"))
+}
+
+/// A bounds-checked cursor over a record.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.rest.len() < n {
+            return Err(corrupt("truncated"));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    fn i64(&mut self) -> Result<i64, StoreError> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    /// A list length; rejected when the remaining bytes cannot hold that many items of at
+    /// least `min_item` bytes, so a corrupt count never drives a huge allocation.
+    fn count(&mut self, min_item: usize) -> Result<usize, StoreError> {
+        let n = usize::try_from(self.u32()?).map_err(|_| corrupt("list length"))?;
+        if n.saturating_mul(min_item) > self.rest.len() {
+            return Err(corrupt("list length beyond record"));
+        }
+        Ok(n)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
+        let n = usize::try_from(self.u32()?).map_err(|_| corrupt("field length"))?;
+        self.take(n)
+    }
+
+    fn string(&mut self) -> Result<String, StoreError> {
+        let b = self.bytes()?;
+        String::from_utf8(b.to_vec()).map_err(|_| corrupt("string is not UTF-8"))
+    }
+
+    fn opt_string(&mut self) -> Result<Option<String>, StoreError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.string()?)),
+            t => Err(corrupt(&format!("bad option tag {t}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "record_tests.rs"]
+mod tests;

@@ -1,0 +1,293 @@
+//! The [`Store`] handle: opening, collections, metadata, durability.
+
+use crate::error::StoreError;
+use crate::format;
+use crate::keys;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use taxii::Timestamp;
+
+/// A source of the current time in microseconds; the real clock outside tests.
+pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The taxii-mirror database: collections of content blocks ordered by local timestamp
+/// label, a per-collection dedupe index, and small metadata namespaces.
+///
+/// Cheap to clone (an `Arc` inside) and safe to share between threads. Every call blocks on
+/// disk I/O, so async callers run it under `spawn_blocking`.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: sled::Db,
+    /// The one tree that holds everything (see `keys` for the layout).
+    pub(crate) tree: sled::Tree,
+    /// Serialises every write that assigns labels or collection ids, and `snapshot_end`.
+    pub(crate) writer: Mutex<LabelFloor>,
+    pub(crate) now: Clock,
+}
+
+/// The label state guarded by the writer mutex.
+pub(crate) struct LabelFloor {
+    /// Greatest label assigned or snapshot end handed out; the next label is above it.
+    pub(crate) floor: i64,
+    /// Greatest snapshot end written to the tree.
+    pub(crate) persisted_end: i64,
+}
+
+/// Counters kept per collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stats {
+    pub(crate) total: u64,
+    /// Meaningless while `total` is 0.
+    pub(crate) last_label: i64,
+}
+
+impl Stats {
+    pub(crate) fn encode(&self) -> [u8; 16] {
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&self.total.to_be_bytes());
+        v[8..].copy_from_slice(&self.last_label.to_be_bytes());
+        v
+    }
+
+    pub(crate) fn decode(v: &[u8]) -> Result<Stats, StoreError> {
+        let total = v
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes);
+        let last = v.get(8..).and_then(keys::i64_from_value);
+        match (total, last, v.len()) {
+            (Some(total), Some(last_label), 16) => Ok(Stats { total, last_label }),
+            _ => Err(StoreError::Corrupt("collection counters".into())),
+        }
+    }
+}
+
+// === impl Store ===
+
+impl Store {
+    /// Open or create the store in `dir`.
+    ///
+    /// A new store gets `dir/FORMAT` ("taxii-mirror store format 1"); a directory whose
+    /// `FORMAT` names another version, or that holds unrelated files, is refused with
+    /// [`StoreError::Format`]. The sled database lives in `dir/db-v1`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Self::open_with_clock(dir, Arc::new(|| Timestamp::now().as_micros()))
+    }
+
+    pub(crate) fn open_with_clock(dir: &Path, now: Clock) -> Result<Store, StoreError> {
+        let db_path = format::prepare_dir(dir)?;
+        let db = sled::Config::new().path(db_path).open()?;
+        let tree = db.open_tree("store")?;
+        let floor = initial_floor(&tree)?;
+        let persisted_end = read_i64(&tree, keys::G_SNAPSHOT_END)?.unwrap_or(i64::MIN);
+        tracing::debug!(dir = %dir.display(), floor, "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                writer: Mutex::new(LabelFloor {
+                    floor,
+                    persisted_end,
+                }),
+                now,
+            }),
+        })
+    }
+
+    /// Create the collection if it does not exist yet (idempotent).
+    ///
+    /// Names may hold any UTF-8 except NUL; the empty name is refused.
+    pub fn ensure_collection(&self, name: &str) -> Result<(), StoreError> {
+        if name.is_empty() || name.contains('\0') {
+            return Err(StoreError::InvalidName(name.to_owned()));
+        }
+        let _guard = self.lock_writer();
+        let tree = &self.inner.tree;
+        let ckey = keys::collection_key(name);
+        if tree.contains_key(&ckey)? {
+            return Ok(());
+        }
+
+        let id = match tree.get(keys::G_NEXT_COLLECTION)? {
+            Some(v) => {
+                let b: [u8; 4] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("next collection id".into()))?;
+                u32::from_be_bytes(b)
+            }
+            None => 1,
+        };
+        let next = id
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt("collection ids exhausted".into()))?;
+        let empty = Stats {
+            total: 0,
+            last_label: i64::MIN,
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(ckey, &id.to_be_bytes());
+        batch.insert(&keys::stats_key(id), &empty.encode());
+        batch.insert(keys::G_NEXT_COLLECTION, &next.to_be_bytes());
+        tree.apply_batch(batch)?;
+        tracing::info!(collection = name, id, "collection created");
+        Ok(())
+    }
+
+    /// Names of all collections, in byte order.
+    pub fn collections(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.collection_ids()?.into_iter().map(|(n, _)| n).collect())
+    }
+
+    /// Whether the collection exists.
+    pub fn has_collection(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.inner.tree.contains_key(keys::collection_key(name))?)
+    }
+
+    /// Read one metadata value.
+    pub fn meta_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .inner
+            .tree
+            .get(keys::meta_key(ns, key))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Write one metadata value (not flushed: call [`Store::flush`] when it must be durable).
+    pub fn meta_put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.tree.insert(keys::meta_key(ns, key), value)?;
+        Ok(())
+    }
+
+    /// Remove one metadata value; removing a missing key is not an error.
+    pub fn meta_delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
+        self.inner.tree.remove(keys::meta_key(ns, key))?;
+        Ok(())
+    }
+
+    /// Every (key, value) of a namespace, in key byte order.
+    pub fn meta_scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let prefix = keys::meta_prefix(ns);
+        let mut out = Vec::new();
+        for item in self.inner.tree.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            let key = std::str::from_utf8(&k[prefix.len()..])
+                .map_err(|_| StoreError::Corrupt(format!("metadata key in {ns:?}")))?;
+            out.push((key.to_owned(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Make everything written so far durable (fsync). Call before acknowledging an inbox
+    /// message; sled also flushes on its own every half second.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Size of the database files on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+
+    /// Take the writer mutex. A poisoned mutex only means a writer panicked; the floor it
+    /// guards is a plain number that is never left half-updated, so it is still usable.
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, LabelFloor> {
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The id of a collection, or [`StoreError::NoCollection`].
+    pub(crate) fn collection_id(&self, name: &str) -> Result<u32, StoreError> {
+        match self.inner.tree.get(keys::collection_key(name))? {
+            Some(v) => decode_id(&v),
+            None => Err(StoreError::NoCollection(name.to_owned())),
+        }
+    }
+
+    /// The counters of a collection by id.
+    pub(crate) fn stats(&self, id: u32) -> Result<Stats, StoreError> {
+        match self.inner.tree.get(keys::stats_key(id))? {
+            Some(v) => Stats::decode(&v),
+            None => Err(StoreError::Corrupt(format!(
+                "collection {id} has no counters"
+            ))),
+        }
+    }
+
+    /// Every collection with its id, in name byte order.
+    pub(crate) fn collection_ids(&self) -> Result<Vec<(String, u32)>, StoreError> {
+        collection_ids(&self.inner.tree)
+    }
+}
+
+fn collection_ids(tree: &sled::Tree) -> Result<Vec<(String, u32)>, StoreError> {
+    let mut out = Vec::new();
+    for item in tree.scan_prefix([keys::COLLECTION]) {
+        let (k, v) = item?;
+        let name = std::str::from_utf8(&k[1..])
+            .map_err(|_| StoreError::Corrupt("collection name is not UTF-8".into()))?;
+        out.push((name.to_owned(), decode_id(&v)?));
+    }
+    Ok(out)
+}
+
+fn decode_id(v: &[u8]) -> Result<u32, StoreError> {
+    let b: [u8; 4] = v
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("collection id".into()))?;
+    Ok(u32::from_be_bytes(b))
+}
+
+fn read_i64(tree: &sled::Tree, key: &[u8]) -> Result<Option<i64>, StoreError> {
+    match tree.get(key)? {
+        Some(v) => keys::i64_from_value(&v)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("{}", String::from_utf8_lossy(key)))),
+        None => Ok(None),
+    }
+}
+
+/// The label floor on open: the greatest of every collection's last label, the recorded
+/// last label, and the last snapshot end handed out. Runs once per open; its cost grows
+/// with the number of collections, not with the number of blocks.
+fn initial_floor(tree: &sled::Tree) -> Result<i64, StoreError> {
+    let mut floor = i64::MIN;
+    for key in [keys::G_LAST_LABEL, keys::G_SNAPSHOT_END] {
+        if let Some(v) = read_i64(tree, key)? {
+            floor = floor.max(v);
+        }
+    }
+    for (name, id) in collection_ids(tree)? {
+        let stats = match tree.get(keys::stats_key(id))? {
+            Some(v) => Stats::decode(&v)?,
+            None => {
+                return Err(StoreError::Corrupt(format!(
+                    "collection {name:?} has no counters"
+                )))
+            }
+        };
+        if stats.total > 0 {
+            floor = floor.max(stats.last_label);
+        }
+        // Trust the blocks themselves over the counters.
+        let prefix = keys::block_prefix(id);
+        if let Some(item) = tree.scan_prefix(prefix).next_back() {
+            let (k, _) = item?;
+            if let Some(label) = keys::label_of_block_key(&k) {
+                floor = floor.max(label);
+            }
+        }
+    }
+    Ok(floor)
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

@@ -1,0 +1,207 @@
+//! A full consistency check of the store, for the admin endpoint and for tests.
+
+use crate::error::StoreError;
+use crate::keys;
+use crate::record;
+use crate::store::Store;
+use std::collections::HashSet;
+use taxii::Timestamp;
+
+/// What [`Store::verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// One entry per collection, in name order.
+    pub collections: Vec<CollectionReport>,
+    /// Every inconsistency found, one line each; empty when the store is sound.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The state of one collection as [`Store::verify`] read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionReport {
+    /// Collection name.
+    pub name: String,
+    /// Blocks found by walking the collection.
+    pub blocks: u64,
+    /// Hash index entries found.
+    pub hash_entries: u64,
+    /// Label of the oldest block, if any.
+    pub first_label: Option<Timestamp>,
+    /// Label of the newest block, if any.
+    pub last_label: Option<Timestamp>,
+}
+
+// === impl Store ===
+
+impl Store {
+    /// Check every collection: labels strictly increasing, ordinals contiguous from 1, every
+    /// record decodable, every block indexed by its hash and every hash index entry pointing
+    /// at a block with that hash, counters agreeing with what is stored, and no data left
+    /// under a collection id the directory does not know.
+    ///
+    /// Reads the whole database: for maintenance, not for a request path. Problems are
+    /// reported, not returned as errors; only a database failure is an error.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let mut report = VerifyReport::default();
+        let collections = self.collection_ids()?;
+        let floor = self.lock_writer().floor;
+
+        for (name, id) in &collections {
+            let c = self.verify_collection(name, *id, floor, &mut report.problems)?;
+            report.collections.push(c);
+        }
+
+        let known: HashSet<u32> = collections.iter().map(|(_, id)| *id).collect();
+        for kind in [keys::BLOCK, keys::HASH, keys::STATS] {
+            for id in self.ids_under(kind)? {
+                if !known.contains(&id) {
+                    report.problems.push(format!(
+                        "records of kind {:?} under unknown collection id {id}",
+                        kind as char
+                    ));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn verify_collection(
+        &self,
+        name: &str,
+        id: u32,
+        floor: i64,
+        problems: &mut Vec<String>,
+    ) -> Result<CollectionReport, StoreError> {
+        let tree = &self.inner.tree;
+        let mut problem = |what: String| problems.push(format!("collection {name:?}: {what}"));
+        let mut report = CollectionReport {
+            name: name.to_owned(),
+            blocks: 0,
+            hash_entries: 0,
+            first_label: None,
+            last_label: None,
+        };
+
+        // Walk the blocks.
+        let mut prev: Option<i64> = None;
+        for item in tree.scan_prefix(keys::block_prefix(id)) {
+            let (k, v) = item?;
+            let Some(label) = keys::label_of_block_key(&k) else {
+                problem(format!("block key of length {}", k.len()));
+                continue;
+            };
+            report.blocks += 1;
+            if prev.is_some_and(|p| p >= label) {
+                problem(format!("label {label} does not increase"));
+            }
+            if label > floor {
+                problem(format!("label {label} above the label floor {floor}"));
+            }
+            prev = Some(label);
+            report
+                .first_label
+                .get_or_insert(Timestamp::from_micros(label));
+            report.last_label = Some(Timestamp::from_micros(label));
+
+            match record::decode(label, &v) {
+                Ok(b) if b.ordinal != report.blocks => problem(format!(
+                    "block {label} has ordinal {}, expected {}",
+                    b.ordinal, report.blocks
+                )),
+                Ok(_) => {}
+                Err(e) => problem(format!("block {label}: {e}")),
+            }
+            if let Ok(hash) = record::hash_of(&v) {
+                let indexed = tree.get(keys::hash_key(id, &hash))?;
+                if indexed.as_deref().and_then(keys::i64_from_value) != Some(label) {
+                    problem(format!("block {label} is not the one its hash index names"));
+                }
+            }
+        }
+
+        // Walk the hash index.
+        for item in tree.scan_prefix(keys::hash_prefix(id)) {
+            let (k, v) = item?;
+            report.hash_entries += 1;
+            let Some(label) = keys::i64_from_value(&v) else {
+                problem("hash index entry with a malformed label".into());
+                continue;
+            };
+            match tree.get(keys::block_key(id, label))? {
+                Some(block)
+                    if record::hash_of(&block).ok().as_ref().map(|h| &h[..]) == k.get(5..) => {}
+                Some(_) => problem(format!(
+                    "hash index entry for {label} names a different block"
+                )),
+                None => problem(format!("hash index entry points at missing block {label}")),
+            }
+        }
+
+        // Compare with the counters.
+        match self.stats(id) {
+            Ok(stats) => {
+                if stats.total != report.blocks {
+                    problem(format!(
+                        "total says {}, found {}",
+                        stats.total, report.blocks
+                    ));
+                }
+                if report.hash_entries != report.blocks {
+                    problem(format!(
+                        "{} hash index entries for {} blocks",
+                        report.hash_entries, report.blocks
+                    ));
+                }
+                let last = (stats.total > 0).then_some(stats.last_label);
+                if last != report.last_label.map(|t| t.as_micros()) {
+                    problem(format!(
+                        "last label says {last:?}, found {:?}",
+                        report.last_label
+                    ));
+                }
+            }
+            Err(e) => problem(e.to_string()),
+        }
+        Ok(report)
+    }
+
+    /// The distinct collection ids that have keys of `kind`, found by seeking from one id
+    /// to the next rather than reading every key.
+    fn ids_under(&self, kind: u8) -> Result<Vec<u32>, StoreError> {
+        let mut ids = Vec::new();
+        let mut from = vec![kind];
+        while let Some(item) = self.inner.tree.range(from.clone()..).next() {
+            let (k, _) = item?;
+            if k.first() != Some(&kind) {
+                break;
+            }
+            let Some(id) = k
+                .get(1..5)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+            else {
+                break;
+            };
+            ids.push(id);
+            match id.checked_add(1) {
+                Some(next) => {
+                    from = vec![kind];
+                    from.extend_from_slice(&next.to_be_bytes());
+                }
+                None => break,
+            }
+        }
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;

@@ -1,0 +1,110 @@
+//! Tests of the consistency check.
+
+use super::*;
+use crate::test_util::blocks;
+
+fn filled(dir: &std::path::Path) -> (Store, u32, Vec<i64>) {
+    let s = Store::open(dir).unwrap();
+    s.ensure_collection("feed").unwrap();
+    s.ensure_collection("empty").unwrap();
+    let out = s.append("feed", blocks(0, 5), None).unwrap();
+    let id = s.collection_id("feed").unwrap();
+    (s, id, out.labels.iter().map(|t| t.as_micros()).collect())
+}
+
+fn problems(s: &Store) -> Vec<String> {
+    s.verify().unwrap().problems
+}
+
+#[test]
+fn sound_store_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _, labels) = filled(dir.path());
+    let report = s.verify().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.collections.len(), 2);
+    let feed = report
+        .collections
+        .iter()
+        .find(|c| c.name == "feed")
+        .unwrap();
+    assert_eq!((feed.blocks, feed.hash_entries), (5, 5));
+    assert_eq!(feed.first_label.map(|t| t.as_micros()), Some(labels[0]));
+    assert_eq!(feed.last_label.map(|t| t.as_micros()), Some(labels[4]));
+}
+
+#[test]
+fn corrupt_record_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, id, labels) = filled(dir.path());
+    s.inner
+        .tree
+        .insert(keys::block_key(id, labels[2]), &b"\x07"[..])
+        .unwrap();
+    let p = problems(&s);
+    assert!(p.iter().any(|l| l.contains("corrupt")), "{p:?}");
+}
+
+#[test]
+fn hash_entry_pointing_nowhere_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, id, _) = filled(dir.path());
+    let tree = &s.inner.tree;
+    tree.insert(keys::hash_key(id, &[0xee; 32]), &keys::i64_value(12345))
+        .unwrap();
+    let p = problems(&s);
+    assert!(p.iter().any(|l| l.contains("missing block 12345")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|l| l.contains("6 hash index entries for 5 blocks")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn missing_block_and_gap_in_ordinals_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, id, labels) = filled(dir.path());
+    s.inner.tree.remove(keys::block_key(id, labels[1])).unwrap();
+    let p = problems(&s);
+    assert!(
+        p.iter().any(|l| l.contains("ordinal 3, expected 2")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|l| l.contains("total says 5, found 4")),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|l| l.contains("missing block")), "{p:?}");
+}
+
+#[test]
+fn wrong_counters_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, id, labels) = filled(dir.path());
+    let bad = crate::store::Stats {
+        total: 5,
+        last_label: labels[3],
+    };
+    s.inner
+        .tree
+        .insert(keys::stats_key(id), &bad.encode())
+        .unwrap();
+    let p = problems(&s);
+    assert!(p.iter().any(|l| l.contains("last label says")), "{p:?}");
+}
+
+#[test]
+fn data_under_an_unknown_collection_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _, _) = filled(dir.path());
+    s.inner
+        .tree
+        .insert(keys::hash_key(77, &[1; 32]), &keys::i64_value(1))
+        .unwrap();
+    let p = problems(&s);
+    assert!(
+        p.iter().any(|l| l.contains("unknown collection id 77")),
+        "{p:?}"
+    );
+}
