@@ -22,6 +22,9 @@ use sha2::{Digest, Sha256};
 
 pub use error::StixError;
 pub use summarize::{summarize, PackageSummary, MAX_DEPTH};
+/// The timestamp type of [`otx::pulse_to_stix`], re-exported for callers that need no
+/// other part of `taxii`.
+pub use taxii::Timestamp;
 
 /// The indicator kinds the mirror understands; everything else is "unmapped".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
