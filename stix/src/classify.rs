@@ -28,6 +28,8 @@ pub fn address_kind(category: Option<&str>, value: &str) -> Option<IndicatorKind
 }
 
 /// Kind of an address value judged by its text alone.
+// TODO(stix): dotted quads with leading zeros ("010.0.0.1") are not read as IPv4, so without
+// a category they count as unmapped.
 pub fn address_kind_by_value(value: &str) -> Option<IndicatorKind> {
     if value.parse::<Ipv6Addr>().is_ok() {
         Some(IndicatorKind::Ipv6)

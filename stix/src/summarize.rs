@@ -196,30 +196,13 @@ fn read_package(
                     break;
                 }
             }
-            Event::Text(t) => {
-                let content = t.xml10_content();
-                if let Some(buf) = observables.text_sink() {
-                    buf.push_str(&content);
-                } else if let Some(buf) = title.as_mut() {
-                    buf.push_str(&content);
-                }
-            }
-            Event::CData(c) => {
-                let content = c.xml10_content();
-                if let Some(buf) = observables.text_sink() {
-                    buf.push_str(&content);
-                } else if let Some(buf) = title.as_mut() {
-                    buf.push_str(&content);
-                }
-            }
+            Event::Text(t) => append_text(&mut observables, &mut title, &t.xml10_content()),
+            Event::CData(c) => append_text(&mut observables, &mut title, &c.xml10_content()),
             Event::GeneralRef(r) => {
+                // Resolved (and checked) even where the text is not kept.
                 let mut resolved = String::new();
                 push_ref(&mut resolved, &r)?;
-                if let Some(buf) = observables.text_sink() {
-                    buf.push_str(&resolved);
-                } else if let Some(buf) = title.as_mut() {
-                    buf.push_str(&resolved);
-                }
+                append_text(&mut observables, &mut title, &resolved);
             }
             Event::DocType(_) => return Err(StixError::Doctype),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
@@ -236,6 +219,15 @@ fn read_package(
     summary.observables = found;
     summary.unmapped = unmapped;
     Ok(summary)
+}
+
+/// Text goes to the open observable value, else to the header title, else nowhere.
+fn append_text(observables: &mut Observables, title: &mut Option<String>, text: &str) {
+    if let Some(buf) = observables.text_sink() {
+        buf.push_str(text);
+    } else if let Some(buf) = title.as_mut() {
+        buf.push_str(text);
+    }
 }
 
 /// Bookkeeping when the element at `depth` ends.

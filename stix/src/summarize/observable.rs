@@ -269,6 +269,8 @@ impl Properties {
         }
     }
 
+    // TODO(stix): values are kept as written, case included, so a downstream dedupe by value
+    // sees an upper- and a lower-case hash (or domain) as two indicators.
     fn push_all(&mut self, kind: IndicatorKind, items: &[&str]) {
         self.values
             .extend(items.iter().map(|item| Indicator::new(kind, *item)));

@@ -331,3 +331,11 @@ fn depth_is_bounded() {
         Err(StixError::TooDeep(MAX_DEPTH))
     );
 }
+
+#[test]
+fn byte_order_mark_is_accepted() {
+    let mut bytes = vec![0xef, 0xbb, 0xbf];
+    bytes.extend_from_slice(package_with(&[]).as_bytes());
+    let s = summarize(&bytes, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.id.as_deref(), Some("test:Package-1"));
+}
