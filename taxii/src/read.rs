@@ -7,6 +7,9 @@
 //!    exact input bytes;
 //! 2. a mapping pass (`map`) from that tree to [`Message`] values, per version.
 //!
+//! The limits bound depth and the size of any one text run or attribute; the total body
+//! size is the caller's limit (the HTTP layer caps it before calling).
+//!
 //! The version is decided by the root element's namespace URI, never by its prefix or by
 //! HTTP headers. Elements are matched by (namespace, local name). Unknown elements and
 //! attributes are ignored; missing required ones and bad values are errors that name the

@@ -64,6 +64,16 @@ pub(super) struct Document {
     pub namespace: String,
 }
 
+/// Where a start tag sits relative to the message's TAXII namespace.
+enum Place {
+    /// No root yet: this is the root, in this namespace.
+    Root(String),
+    /// In the message's TAXII namespace.
+    Taxii,
+    /// Anywhere else.
+    Other,
+}
+
 fn malformed(reason: impl std::fmt::Display) -> ReadErrorKind {
     ReadErrorKind::Malformed(reason.to_string())
 }
@@ -92,9 +102,14 @@ pub(super) fn build(
     loop {
         let before = position(&reader);
         let (resolved, event) = reader.read_resolved_event().map_err(malformed)?;
-        let ns = match resolved {
-            ResolveResult::Bound(Namespace(ns)) => Some(ns.to_string()),
-            ResolveResult::Unbound => None,
+        let place = match resolved {
+            ResolveResult::Bound(Namespace(ns)) => match b.namespace.as_deref() {
+                None => Place::Root(ns.to_string()),
+                Some(taxii) if taxii == ns => Place::Taxii,
+                Some(_) => Place::Other,
+            },
+            ResolveResult::Unbound if b.namespace.is_none() => Place::Root(String::new()),
+            ResolveResult::Unbound => Place::Other,
             ResolveResult::Unknown(prefix) => {
                 return Err(malformed(format!("undeclared namespace prefix {prefix:?}")))
             }
@@ -111,10 +126,10 @@ pub(super) fn build(
             }
             Event::Start(e) => {
                 b.depth += 1;
-                b.start(&e, ns, &reader, ctx, false)?;
+                b.start(&e, place, &reader, ctx, false)?;
             }
             Event::Empty(e) => {
-                b.start(&e, ns, &reader, ctx, true)?;
+                b.start(&e, place, &reader, ctx, true)?;
             }
             Event::End(_) => {
                 b.depth = b.depth.saturating_sub(1);
@@ -216,29 +231,34 @@ impl Builder<'_> {
     fn start<R>(
         &mut self,
         e: &BytesStart<'_>,
-        ns: Option<String>,
+        place: Place,
         reader: &NsReader<R>,
         ctx: &mut Context,
         empty: bool,
     ) -> Result<(), ReadErrorKind> {
         self.run = 0;
-        let attrs = self.check_attributes(e)?;
-
         if self.root.is_some() {
             return Err(malformed("more than one root element"));
         }
-        let Some(taxii_ns) = self.namespace.as_deref() else {
-            return self.start_root(e, ns, attrs, ctx, empty);
+        let (Some(taxii_ns), Place::Taxii | Place::Other) = (self.namespace.as_deref(), &place)
+        else {
+            let attrs = self.check_attributes(e, true)?;
+            let namespace = match place {
+                Place::Root(ns) => ns,
+                Place::Taxii | Place::Other => String::new(),
+            };
+            return self.start_root(e, namespace, attrs, ctx, empty);
         };
 
         let keep = self.skip == 0
             && self.capture_from.is_none()
-            && ns.as_deref() == Some(taxii_ns)
+            && matches!(place, Place::Taxii)
             && self.open.len() < KEEP_DEPTH
             && self
                 .open
                 .last()
                 .is_some_and(|parent| !MIXED.contains(&parent.name.as_str()));
+        let attrs = self.check_attributes(e, keep)?;
         if !keep {
             if !empty {
                 self.skip += 1;
@@ -273,7 +293,7 @@ impl Builder<'_> {
     fn start_root(
         &mut self,
         e: &BytesStart<'_>,
-        ns: Option<String>,
+        namespace: String,
         attrs: Vec<(String, String)>,
         ctx: &mut Context,
         empty: bool,
@@ -283,7 +303,6 @@ impl Builder<'_> {
             .iter()
             .find(|(k, _)| k == "message_id")
             .map(|(_, v)| v.trim().to_string());
-        let namespace = ns.unwrap_or_default();
         ctx.version = match namespace.as_str() {
             NS_11 => Some(Version::V11),
             NS_10 => Some(Version::V10),
@@ -357,9 +376,13 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// Check every attribute of an element (size, syntax, entities) and return the
-    /// unprefixed ones, decoded.
-    fn check_attributes(&self, e: &BytesStart<'_>) -> Result<Vec<(String, String)>, ReadErrorKind> {
+    /// Check every attribute of an element (size, syntax, entities); when `keep`, return
+    /// the unprefixed ones, decoded.
+    fn check_attributes(
+        &self,
+        e: &BytesStart<'_>,
+        keep: bool,
+    ) -> Result<Vec<(String, String)>, ReadErrorKind> {
         let mut kept = Vec::new();
         for attr in e.attributes() {
             let attr = attr.map_err(malformed)?;
@@ -371,10 +394,13 @@ impl Builder<'_> {
             if attr.value.contains('<') {
                 return Err(malformed("'<' in an attribute value"));
             }
+            if !keep && !attr.value.contains('&') {
+                continue;
+            }
             let value = attr
                 .normalized_value(XmlVersion::Implicit1_0)
                 .map_err(malformed)?;
-            if attr.key.prefix().is_none() && attr.key.as_ref() != "xmlns" {
+            if keep && attr.key.prefix().is_none() && attr.key.as_ref() != "xmlns" {
                 kept.push((attr.key.as_ref().to_string(), value.into_owned()));
             }
         }

@@ -152,7 +152,12 @@ pub(super) fn collection(x: &mut Xml<'_>, v: Version, c: &CollectionInfo) {
 }
 
 /// The children of 1.1 `Poll_Parameters` / `Subscription_Parameters`: Response_Type,
-/// Content_Binding*, Query?. `delivery_requested` is not written (we never push).
+/// Content_Binding*, Query?.
+///
+/// Only the query's format is kept, so `Query` is written empty: schema-valid, but
+/// libtaxii cannot parse an empty default query (we never send queries ourselves).
+// TODO(write): `delivery_requested` is not written: Delivery_Parameters needs an address
+// and bindings we do not keep, and this server never delivers asynchronously.
 pub(super) fn parameter_children(x: &mut Xml<'_>, p: &PollParameters) {
     let response_type = match p.response_type {
         ResponseType::Full => "FULL",
