@@ -191,9 +191,9 @@ fn cp1252_response(id: &str) -> (Vec<u8>, usize) {
     .xml();
     let at = xml.find("MARK").unwrap();
     let body = [
-        xml[..at].as_bytes(),
+        &xml.as_bytes()[..at],
         b"\x93quoted\x94",
-        xml[at + 4..].as_bytes(),
+        &xml.as_bytes()[at + 4..],
     ]
     .concat();
     (body, at)
