@@ -5,7 +5,7 @@
 //! - [`msg`]: the messages as plain Rust values, one type per TAXII message.
 //! - [`status`]: status types and their details.
 //! - [`read`]: a bounded, namespace-aware reader built on quick-xml (`NsReader`).
-//! - [`write`]: a streaming writer; poll responses are written head, blocks, tail.
+//! - [`write`](mod@write): a streaming writer; poll responses are written head, blocks, tail.
 //! - [`http`]: the HTTP binding's header names and values.
 //! - [`samples`]: one sample of every message in both versions, for tests.
 #![forbid(unsafe_code)]

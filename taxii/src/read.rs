@@ -5,7 +5,7 @@
 //!    predefined entities and character references, enforces [`Limits`] on depth and text
 //!    size, and keeps a small tree of the TAXII elements, with each `Content` kept as the
 //!    exact input bytes;
-//! 2. a mapping pass (`map`) from that tree to [`Message`] values, per version.
+//! 2. a mapping pass (`map`) from that tree to [`Message`](crate::msg::Message) values, per version.
 //!
 //! The limits bound depth and the size of any one text run or attribute; the total body
 //! size is the caller's limit (the HTTP layer caps it before calling).
@@ -15,6 +15,7 @@
 //! attributes are ignored; missing required ones and bad values are errors that name the
 //! field, so a server can answer BAD_MESSAGE with a useful message.
 
+mod checks;
 mod map;
 mod node;
 mod parts;
@@ -22,6 +23,8 @@ mod tree;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fields;
 #[cfg(test)]
 mod tests_hostile;
 

@@ -24,6 +24,7 @@ use xml::Xml;
 /// without building [`ContentBlock`] values.
 #[derive(Debug, Clone, Copy)]
 pub struct BlockRef<'a> {
+    /// Content binding id, e.g. `urn:stix.mitre.org:xml:1.1.1`.
     pub binding: &'a str,
     /// Only the first subtype is written: the schema allows one per block.
     pub subtypes: &'a [String],
@@ -31,6 +32,7 @@ pub struct BlockRef<'a> {
     pub content: &'a [u8],
     /// Declared on the `Content` element (except a binding of our own envelope prefix).
     pub ns_context: &'a [(String, String)],
+    /// Written as `Timestamp_Label` (UTC, six digits, `Z`).
     pub timestamp_label: Option<Timestamp>,
     /// 1.1 only.
     pub message: Option<&'a str>,

@@ -1,11 +1,12 @@
 //! Second pass: from the kept tree to a [`Message`], by root name and version.
 
+use super::checks::shorten;
 use super::node::{invalid, trim, Result};
 use super::parts::{
     bindings, blocks, collection, header, poll_parameters, record_count, service_instance,
     subscription,
 };
-use super::tree::{shorten, Document, Node};
+use super::tree::{Document, Node};
 use super::ReadErrorKind;
 use crate::msg::*;
 use crate::status::{StatusDetail, StatusMessage, StatusType};

@@ -1,6 +1,7 @@
 //! Accessors on kept nodes and value parsers, each failing with a field-named error.
 
-use super::tree::{shorten, Node};
+use super::checks::shorten;
+use super::tree::Node;
 use super::ReadErrorKind;
 use crate::ts::Timestamp;
 

@@ -8,10 +8,11 @@
 
 use std::ops::Range;
 
-use quick_xml::events::{BytesRef, BytesStart, Event};
-use quick_xml::name::{Namespace, PrefixDeclaration, ResolveResult};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::{NsReader, XmlVersion};
 
+use super::checks::{is_xml_space, malformed, ns_context, resolve_reference, shorten};
 use super::{Limits, ReadErrorKind};
 use crate::msg::Version;
 use crate::{NS_10, NS_11};
@@ -72,10 +73,6 @@ enum Place {
     Taxii,
     /// Anywhere else.
     Other,
-}
-
-fn malformed(reason: impl std::fmt::Display) -> ReadErrorKind {
-    ReadErrorKind::Malformed(reason.to_string())
 }
 
 /// Read `text` (already known to be UTF-8, BOM removed) into a [`Document`].
@@ -170,43 +167,6 @@ pub(super) fn build(
 
 fn position<R>(reader: &NsReader<R>) -> usize {
     usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
-}
-
-/// Cut long input echoed in an error.
-pub(super) fn shorten(s: &str) -> String {
-    match s.char_indices().nth(120) {
-        Some((cut, _)) => format!("{}...", &s[..cut]),
-        None => s.to_string(),
-    }
-}
-
-/// Resolve `&name;`: the five predefined entities and legal character references only.
-fn resolve_reference(r: &BytesRef<'_>) -> Result<char, ReadErrorKind> {
-    if r.is_char_ref() {
-        let ch = r
-            .resolve_char_ref()
-            .map_err(|e| malformed(format!("bad character reference &{};: {e}", shorten(r))))?
-            .ok_or_else(|| malformed("bad character reference"))?;
-        let legal = matches!(ch, '\t' | '\n' | '\r')
-            || ('\u{20}'..='\u{D7FF}').contains(&ch)
-            || ('\u{E000}'..='\u{FFFD}').contains(&ch)
-            || ch >= '\u{10000}';
-        if !legal {
-            return Err(malformed(format!(
-                "character reference &{}; is not a legal XML character",
-                shorten(r)
-            )));
-        }
-        return Ok(ch);
-    }
-    match &**r {
-        "lt" => Ok('<'),
-        "gt" => Ok('>'),
-        "amp" => Ok('&'),
-        "apos" => Ok('\''),
-        "quot" => Ok('"'),
-        other => Err(malformed(format!("undefined entity &{};", shorten(other)))),
-    }
 }
 
 struct Builder<'l> {
@@ -406,38 +366,4 @@ impl Builder<'_> {
         }
         Ok(kept)
     }
-}
-
-fn is_xml_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r')
-}
-
-/// Namespace declarations in scope at a `Content` element, innermost winning, minus the
-/// binding of the element's own prefix to the TAXII namespace (the writer declares that).
-fn ns_context<R>(
-    e: &BytesStart<'_>,
-    reader: &NsReader<R>,
-    taxii_ns: &str,
-) -> Vec<(String, String)> {
-    let own_prefix = e
-        .name()
-        .prefix()
-        .map(|p| p.as_ref().to_string())
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    for (decl, Namespace(uri)) in reader.resolver().bindings() {
-        let prefix = match decl {
-            PrefixDeclaration::Default => "",
-            PrefixDeclaration::Named(p) => p,
-        };
-        if prefix == own_prefix && uri == taxii_ns {
-            continue;
-        }
-        // Declared values are raw attribute text; store what they mean.
-        let uri = quick_xml::escape::unescape(uri)
-            .map(|u| u.into_owned())
-            .unwrap_or_else(|_| uri.to_string());
-        out.push((prefix.to_string(), uri));
-    }
-    out
 }
