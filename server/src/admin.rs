@@ -1,0 +1,140 @@
+//! The admin listener: health, mirror status and poll-now, on loopback by default.
+//!
+//! Admin calls other than `/healthz` carry `Authorization: Bearer <token>`, where the token
+//! is written to `<data_dir>/admin.token` (mode 0600) at start-up, so only someone who can
+//! read the data folder can drive the running server.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use actix_web::dev::Server;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::state::State;
+
+/// File name of the admin token inside the data folder.
+pub const TOKEN_FILE: &str = "admin.token";
+/// File name of the admin listener's address inside the data folder.
+pub const ADDR_FILE: &str = "admin.addr";
+
+/// Record where the admin listener is, for the command line.
+pub fn write_addr(data_dir: &Path, addr: std::net::SocketAddr) -> std::io::Result<()> {
+    std::fs::write(data_dir.join(ADDR_FILE), addr.to_string())
+}
+
+/// Path of the admin token for a data folder.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(TOKEN_FILE)
+}
+
+/// Write a fresh random token readable by the owner only.
+pub fn write_token(data_dir: &Path) -> std::io::Result<String> {
+    let bytes: [u8; 24] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(data_dir)?;
+    let path = token_path(data_dir);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path)?;
+    file.write_all(token.as_bytes())?;
+    Ok(token)
+}
+
+struct Token(String);
+
+/// Start the admin server on `listener`.
+pub fn server(
+    listener: TcpListener,
+    data: web::Data<State>,
+    token: String,
+) -> std::io::Result<Server> {
+    let token = web::Data::new(Token(token));
+    Ok(actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .app_data(token.clone())
+            .route("/healthz", web::get().to(healthz))
+            .route("/admin/status", web::get().to(status))
+            .route("/admin/poll-now/{source}", web::post().to(poll_now))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
+fn authorized(req: &HttpRequest, token: &Token) -> bool {
+    req.headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.0.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn status(
+    req: HttpRequest,
+    state: web::Data<State>,
+    token: web::Data<Token>,
+) -> HttpResponse {
+    if !authorized(&req, &token) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let st = state.get_ref().clone();
+    let collections = web::block(move || {
+        st.config
+            .collections
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.name,
+                    "blocks": st.store.total(&c.name).unwrap_or(0),
+                    "last_label": st.store.last_label(&c.name).ok().flatten().map(|t| t.to_string()),
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let sources = state
+        .mirror
+        .as_ref()
+        .map(|m| serde_json::to_value(m.status()).unwrap_or_default())
+        .unwrap_or_else(|| json!([]));
+    HttpResponse::Ok().json(json!({ "collections": collections, "sources": sources }))
+}
+
+async fn poll_now(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<State>,
+    token: web::Data<Token>,
+) -> HttpResponse {
+    if !authorized(&req, &token) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let source = path.into_inner();
+    match &state.mirror {
+        Some(m) => match m.poll_now(&source) {
+            Ok(()) => HttpResponse::Accepted().json(json!({ "source": source, "triggered": true })),
+            Err(e) => HttpResponse::NotFound().json(json!({ "error": e.to_string() })),
+        },
+        None => {
+            HttpResponse::NotFound().json(json!({ "error": "no mirror sources are configured" }))
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Building and running the application: store, listeners, services and mirror tasks.
+//!
+//! Tests build the real [`App`] from a config whose addresses use port 0, then read the
+//! ports it bound.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use tracing::info;
+
+use crate::admin;
+use crate::auth::Authority;
+use crate::config::Config;
+use crate::http_binding::{serve, Service};
+use crate::results::ResultSets;
+use crate::state::{AppState, State};
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("store at {path}: {source}")]
+    Store {
+        path: String,
+        source: store::StoreError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A started application, not yet serving.
+pub struct App {
+    pub state: State,
+    https: TcpListener,
+    http: Option<TcpListener>,
+    admin: Option<TcpListener>,
+    tls: rustls::ServerConfig,
+}
+
+/// Addresses the application bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub https: SocketAddr,
+    pub http: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+}
+
+impl App {
+    /// Open the store, load certificates, bind every listener and start the mirror tasks.
+    /// Must run inside the actix (tokio) runtime.
+    pub async fn build(config: Config) -> Result<App, StartError> {
+        let tls = crate::tls::server_config(&config.listen.cert, &config.listen.key)?;
+
+        let data_dir = config.data_dir.clone();
+        let store = web::block(move || store::Store::open(&data_dir))
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?
+            .map_err(|source| StartError::Store {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
+        for c in &config.collections {
+            store
+                .ensure_collection(&c.name)
+                .map_err(|source| StartError::Store {
+                    path: config.data_dir.display().to_string(),
+                    source,
+                })?;
+        }
+
+        let bind = |addr: SocketAddr| {
+            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })
+        };
+        let https = bind(config.listen.https)?;
+        let http = config.listen.http.map(bind).transpose()?;
+        let admin = config.admin.listen.map(bind).transpose()?;
+        let https_port = https
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?
+            .port();
+        let https_base = config.advertised_base(https_port);
+        let http_base = match &http {
+            Some(l) => Some(format!(
+                "http://{}",
+                l.local_addr()
+                    .map_err(|e| StartError::Other(e.to_string()))?
+            )),
+            None => None,
+        };
+
+        let mirror = if config.sources.is_empty() {
+            None
+        } else {
+            Some(mirror::Mirror::start(store.clone(), config.sources.clone()))
+        };
+
+        let state = Arc::new(AppState {
+            auth: Authority::new(&config.users, &config.collections),
+            results: ResultSets::new(Duration::from_secs(config.limits.result_ttl_secs)),
+            collections: config
+                .collections
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
+                .collect::<HashMap<_, _>>(),
+            https_base,
+            http_base,
+            store,
+            mirror,
+            config,
+        });
+        Ok(App {
+            state,
+            https,
+            http,
+            admin,
+            tls,
+        })
+    }
+
+    /// The addresses bound.
+    pub fn bound(&self) -> Bound {
+        Bound {
+            https: self
+                .https
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+            http: self.http.as_ref().and_then(|l| l.local_addr().ok()),
+            admin: self.admin.as_ref().and_then(|l| l.local_addr().ok()),
+        }
+    }
+
+    /// Serve until SIGINT or SIGTERM, then stop the mirror tasks.
+    pub async fn run(self) -> std::io::Result<()> {
+        let bound = self.bound();
+        let state = self.state.clone();
+        let data = web::Data::new(state.clone());
+        let workers = state
+            .config
+            .listen
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+
+        let app_data = data.clone();
+        let mut server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(app_data.clone())
+                .configure(|cfg| routes(cfg, &app_data))
+        })
+        .workers(workers)
+        .client_request_timeout(Duration::from_secs(30))
+        .shutdown_timeout(20)
+        .listen_rustls_0_23(self.https, self.tls)?;
+        info!(kind = "https", addr = %bound.https, "listening");
+        if let Some(http) = self.http {
+            server = server.listen(http)?;
+            if let Some(a) = bound.http {
+                tracing::warn!(kind = "http", addr = %a, "listening without TLS (lab use only)");
+            }
+        }
+        let main = server.run();
+
+        let admin = match self.admin {
+            Some(listener) => {
+                let token = admin::write_token(&state.config.data_dir)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let srv = admin::server(listener, data.clone(), token)?;
+                if let Some(a) = bound.admin {
+                    admin::write_addr(&state.config.data_dir, a)?;
+                    info!(kind = "admin", addr = %a, "listening");
+                }
+                Some(srv)
+            }
+            None => None,
+        };
+
+        let result = match admin {
+            Some(admin_srv) => {
+                let admin_handle = admin_srv.handle();
+                let r = main.await;
+                admin_handle.stop(true).await;
+                let _ = admin_srv.await;
+                r
+            }
+            None => main.await,
+        };
+        if let Some(m) = &state.mirror {
+            m.shutdown().await;
+        }
+        let _ = state.store.flush();
+        info!("stopped");
+        result
+    }
+}
+
+/// TAXII routes at the configured paths (and the OTX-style aliases).
+fn routes(cfg: &mut web::ServiceConfig, data: &web::Data<State>) {
+    let paths = &data.config.paths;
+    let mut table = vec![
+        (paths.discovery.clone(), Service::Discovery),
+        (
+            paths.collection_management.clone(),
+            Service::CollectionManagement,
+        ),
+        (paths.poll.clone(), Service::Poll),
+        (paths.inbox.clone(), Service::Inbox),
+    ];
+    if paths.otx_aliases {
+        for (p, s) in [
+            ("/taxii/discovery", Service::Discovery),
+            ("/taxii/collections", Service::CollectionManagement),
+            ("/taxii/poll", Service::Poll),
+            ("/taxii/inbox", Service::Inbox),
+        ] {
+            if !table.iter().any(|(path, _)| path == p) {
+                table.push((p.to_string(), s));
+            }
+        }
+    }
+    for (path, service) in table {
+        cfg.service(web::resource(path).to(
+            move |req: HttpRequest, payload: web::Payload, data: web::Data<State>| {
+                serve(req, payload, data, service)
+            },
+        ));
+    }
+    cfg.default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain")
+        .body("no TAXII service at this path\n")
+}

@@ -1,0 +1,280 @@
+//! Who is asking, and what they may do.
+//!
+//! Basic credentials are checked against argon2id hashes. A check costs tens of
+//! milliseconds by design and pollers send credentials with every request, so a successful
+//! check is remembered for a short while under a keyed SHA-256 of the credentials (never the
+//! password itself). Unknown users are checked against a dummy hash so that a refusal takes
+//! the same time whether or not the user exists.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Collection, User};
+
+/// How long a successful check is remembered.
+const CACHE_TTL: Duration = Duration::from_secs(300);
+/// Most remembered checks.
+const CACHE_MAX: usize = 4096;
+
+/// The argon2id parameters used for new hashes (OWASP's second recommended set).
+pub fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hash a password for the config file.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("cannot hash password: {e}"))
+}
+
+/// An authenticated caller, or nobody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous,
+    User(String),
+}
+
+impl Caller {
+    /// Name for logs.
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Anonymous => "-",
+            Caller::User(u) => u,
+        }
+    }
+}
+
+/// Why a login was refused (logged at warn, never sent to the client).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("malformed Authorization header")]
+    Malformed,
+    #[error("unsupported authorization scheme")]
+    Scheme,
+    #[error("wrong user name or password")]
+    BadCredentials,
+}
+
+/// Users and collection rights, loaded from the config.
+pub struct Authority {
+    users: HashMap<String, String>,
+    dummy_hash: String,
+    collections: HashMap<String, Rights>,
+    cache_key: [u8; 32],
+    cache: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+}
+
+#[derive(Debug, Clone)]
+struct Rights {
+    read: Vec<String>,
+    write: Vec<String>,
+    anonymous_read: bool,
+}
+
+/// What a caller wants to do with a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl Authority {
+    /// Build from config users and collections.
+    pub fn new(users: &[User], collections: &[Collection]) -> Authority {
+        let dummy_hash =
+            hash_password("not a real password, only for timing").unwrap_or_else(|_| String::new());
+        Authority {
+            users: users
+                .iter()
+                .map(|u| (u.name.clone(), u.password_hash.clone()))
+                .collect(),
+            dummy_hash,
+            collections: collections
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        Rights {
+                            read: c.read.clone(),
+                            write: c.write.clone(),
+                            anonymous_read: c.anonymous_read,
+                        },
+                    )
+                })
+                .collect(),
+            cache_key: rand::random(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Check an `Authorization` header value (None: anonymous). Blocking: call it off the
+    /// async threads.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Caller, AuthError> {
+        let Some(header) = header else {
+            return Ok(Caller::Anonymous);
+        };
+        let (scheme, rest) = header.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(AuthError::Scheme);
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .map_err(|_| AuthError::Malformed)?;
+        let decoded = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
+        let (user, password) = decoded.split_once(':').ok_or(AuthError::Malformed)?;
+
+        let key = self.cache_key_of(user, password);
+        if let Some(name) = self.cached(&key) {
+            return Ok(Caller::User(name));
+        }
+
+        let (hash, known) = match self.users.get(user) {
+            Some(h) => (h.as_str(), true),
+            None => (self.dummy_hash.as_str(), false),
+        };
+        let verified = PasswordHash::new(hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        if verified && known {
+            self.remember(key, user);
+            Ok(Caller::User(user.to_string()))
+        } else {
+            Err(AuthError::BadCredentials)
+        }
+    }
+
+    /// The one place where collection access is decided.
+    pub fn may(&self, caller: &Caller, collection: &str, access: Access) -> bool {
+        let Some(rights) = self.collections.get(collection) else {
+            return false;
+        };
+        match (caller, access) {
+            (Caller::Anonymous, Access::Read) => rights.anonymous_read,
+            (Caller::Anonymous, Access::Write) => false,
+            (Caller::User(u), Access::Read) => {
+                rights.anonymous_read || rights.read.iter().any(|r| r == u)
+            }
+            (Caller::User(u), Access::Write) => rights.write.iter().any(|w| w == u),
+        }
+    }
+
+    fn cache_key_of(&self, user: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.cache_key);
+        h.update((user.len() as u64).to_be_bytes());
+        h.update(user.as_bytes());
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> Option<String> {
+        let cache = self.cache.lock().ok()?;
+        let (name, at) = cache.get(key)?;
+        (at.elapsed() < CACHE_TTL).then(|| name.clone())
+    }
+
+    fn remember(&self, key: [u8; 32], user: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_MAX {
+                cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+                if cache.len() >= CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, (user.to_string(), Instant::now()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authority() -> Authority {
+        let users = vec![User {
+            name: "esa".into(),
+            password_hash: hash_password("s3cret").unwrap(),
+        }];
+        let collections = vec![
+            Collection {
+                name: "otx".into(),
+                description: None,
+                read: vec!["esa".into()],
+                write: vec![],
+                anonymous_read: false,
+            },
+            Collection {
+                name: "public".into(),
+                description: None,
+                read: vec![],
+                write: vec!["esa".into()],
+                anonymous_read: true,
+            },
+        ];
+        Authority::new(&users, &collections)
+    }
+
+    fn basic(user: &str, pass: &str) -> String {
+        let raw = format!("{user}:{pass}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    #[test]
+    fn good_and_bad_credentials() {
+        let a = authority();
+        assert_eq!(
+            a.authenticate(Some(&basic("esa", "s3cret"))),
+            Ok(Caller::User("esa".into()))
+        );
+        // Second time from the cache.
+        assert_eq!(
+            a.authenticate(Some(&basic("esa", "s3cret"))),
+            Ok(Caller::User("esa".into()))
+        );
+        assert_eq!(
+            a.authenticate(Some(&basic("esa", "wrong"))),
+            Err(AuthError::BadCredentials)
+        );
+        assert_eq!(
+            a.authenticate(Some(&basic("nobody", "s3cret"))),
+            Err(AuthError::BadCredentials)
+        );
+        assert_eq!(a.authenticate(Some("Basic !!!")), Err(AuthError::Malformed));
+        assert_eq!(a.authenticate(Some("Bearer x")), Err(AuthError::Scheme));
+        assert_eq!(a.authenticate(None), Ok(Caller::Anonymous));
+    }
+
+    #[test]
+    fn every_right_is_decided_here() {
+        let a = authority();
+        let esa = Caller::User("esa".into());
+        let other = Caller::User("other".into());
+        let anon = Caller::Anonymous;
+        assert!(a.may(&esa, "otx", Access::Read));
+        assert!(!a.may(&esa, "otx", Access::Write));
+        assert!(!a.may(&other, "otx", Access::Read));
+        assert!(!a.may(&anon, "otx", Access::Read));
+        assert!(a.may(&anon, "public", Access::Read));
+        assert!(!a.may(&anon, "public", Access::Write));
+        assert!(a.may(&esa, "public", Access::Write));
+        assert!(a.may(&other, "public", Access::Read));
+        assert!(!a.may(&esa, "missing", Access::Read));
+    }
+}

@@ -1,0 +1,301 @@
+//! The `taxii-mirror` command line.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::logging::{self, LogFormat};
+
+/// Exit code for a configuration problem (EX_CONFIG-like usage error).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "taxii-mirror",
+    version,
+    about = "TAXII 1.1 server and threat feed mirror"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the TAXII server and the mirror tasks.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and exit (64 when it is wrong).
+    CheckConfig { config: PathBuf },
+    /// Read a password on standard input and print its argon2id hash for the config.
+    HashPassword,
+    /// Start the offline lab: an OTX-like upstream with the fixtures, the mirror and the
+    /// server, with a private CA made on first run.
+    Lab(crate::lab::LabArgs),
+    /// Show the mirror sources and collections of a running server.
+    Status {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Data folder of the running server (instead of --config).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Ask a running server to poll a source now, and follow its progress.
+    PollNow {
+        source: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Return at once instead of following the run.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Make a private CA (ca.crt, ca.key) in a folder.
+    MakeCa {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        #[arg(long, default_value = "taxii-mirror private CA")]
+        name: String,
+    },
+    /// Make a server certificate for host names / IPs, signed by the CA in --ca-dir.
+    MakeCert {
+        #[arg(long, default_value = "certs")]
+        ca_dir: PathBuf,
+        #[arg(long, default_value = "taxii-mirror private CA")]
+        ca_name: String,
+        /// Output path without extension: writes <out>.crt and <out>.key.
+        #[arg(long, default_value = "certs/server")]
+        out: PathBuf,
+        /// Host names and addresses the certificate is for.
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::CheckConfig { config } => match Config::load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Command::HashPassword => hash_password(),
+        Command::Lab(args) => crate::lab::run(args),
+        Command::Status { config, data } => match data_dir(config, data) {
+            Ok(dir) => admin_call(&dir, "GET", "/admin/status").map_or_else(fail, |body| {
+                println!("{body}");
+                ExitCode::SUCCESS
+            }),
+            Err(code) => code,
+        },
+        Command::PollNow {
+            source,
+            config,
+            data,
+            no_wait,
+        } => match data_dir(config, data) {
+            Ok(dir) => poll_now(&dir, &source, no_wait),
+            Err(code) => code,
+        },
+        Command::MakeCa { dir, name } => match crate::certs::make_ca(&dir, &name) {
+            Ok((crt, key)) => {
+                println!(
+                    "CA certificate: {}\nCA key:         {}",
+                    crt.display(),
+                    key.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e.to_string()),
+        },
+        Command::MakeCert {
+            ca_dir,
+            ca_name,
+            out,
+            hosts,
+        } => match crate::certs::make_server_cert(&ca_dir, &ca_name, &hosts, &out) {
+            Ok((crt, key)) => {
+                println!(
+                    "certificate: {}\nkey:         {}",
+                    crt.display(),
+                    key.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e.to_string()),
+        },
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = crate::app::App::build(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        app.run().await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot serve");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn hash_password() -> ExitCode {
+    let mut input = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+        return fail(format!("cannot read standard input: {e}"));
+    }
+    let password = input.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return fail("empty password on standard input".into());
+    }
+    match crate::auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn data_dir(config: Option<PathBuf>, data: Option<PathBuf>) -> Result<PathBuf, ExitCode> {
+    match (config, data) {
+        (_, Some(d)) => Ok(d),
+        (Some(c), None) => Config::load(&c).map(|c| c.data_dir).map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        }),
+        (None, None) => Err(fail("give --config FILE or --data DIR".into())),
+    }
+}
+
+/// Call the admin listener of the server running on `data_dir`.
+fn admin_call(data_dir: &Path, method: &str, path: &str) -> Result<String, String> {
+    let read = |name: &str| {
+        std::fs::read_to_string(data_dir.join(name))
+            .map(|s| s.trim().to_string())
+            .map_err(|e| {
+                format!(
+                    "{}: {e} (is the server running with an admin listener?)",
+                    data_dir.join(name).display()
+                )
+            })
+    };
+    let token = read(crate::admin::TOKEN_FILE)?;
+    let addr = read(crate::admin::ADDR_FILE)?;
+    let url = format!("http://{addr}{path}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let client = reqwest::Client::new();
+        let request = match method {
+            "POST" => client.post(&url),
+            _ => client.get(&url),
+        };
+        let response = request
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| format!("{url}: {e}"))?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(format!("{url}: HTTP {status}: {body}"))
+        }
+    })
+}
+
+/// Trigger a source and follow it until its run ends.
+fn poll_now(data_dir: &Path, source: &str, no_wait: bool) -> ExitCode {
+    let path = format!("/admin/poll-now/{source}");
+    if let Err(e) = admin_call(data_dir, "POST", &path) {
+        return fail(e);
+    }
+    println!("poll of {source} triggered");
+    if no_wait {
+        return ExitCode::SUCCESS;
+    }
+    let mut seen_running = false;
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let body = match admin_call(data_dir, "GET", "/admin/status") {
+            Ok(b) => b,
+            Err(e) => return fail(e),
+        };
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let entry = value["sources"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == source).cloned());
+        let Some(entry) = entry else {
+            return fail(format!("source {source} is not in the server's status"));
+        };
+        let state = entry["state"].as_str().unwrap_or("").to_string();
+        if state == "running" {
+            seen_running = true;
+            println!("{}", progress_line(&entry));
+        } else if seen_running || started.elapsed().as_secs() > 5 {
+            println!("{}", progress_line(&entry));
+            return if entry["last_error"].is_null() || state == "idle" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    }
+}
+
+fn progress_line(entry: &serde_json::Value) -> String {
+    let get = |k: &str| match &entry[k] {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    format!(
+        "{}: state={} windows={}/{} last_run_blocks={} last_run_indicators={} last_error={}",
+        get("name"),
+        get("state"),
+        get("windows_done"),
+        get("windows_total"),
+        get("last_run_blocks"),
+        get("last_run_indicators"),
+        get("last_error"),
+    )
+}

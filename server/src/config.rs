@@ -1,0 +1,385 @@
+//! Configuration: one TOML file, read and checked once before anything binds.
+//!
+//! Secrets never live in the file: users carry argon2id hashes, and upstream keys are named
+//! by environment variable in the `[[source]]` tables (see the `mirror` crate).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// Base URL advertised in Discovery and Collection_Information responses,
+    /// e.g. `https://taxii.corp.example`. Defaults to the HTTPS listener's address.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    pub listen: Listen,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub paths: Paths,
+    #[serde(default)]
+    pub admin: Admin,
+    #[serde(default, rename = "user")]
+    pub users: Vec<User>,
+    #[serde(default, rename = "collection")]
+    pub collections: Vec<Collection>,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<mirror::SourceConfig>,
+}
+
+/// Listeners and certificates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// HTTPS address, e.g. `0.0.0.0:443`.
+    pub https: SocketAddr,
+    /// PEM certificate chain (leaf first).
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Optional plain-HTTP listener, for labs only. Off unless set.
+    #[serde(default)]
+    pub http: Option<SocketAddr>,
+    /// Worker threads (default: one per core).
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+/// Protocol limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted; larger gets HTTP 413 with a BAD_MESSAGE status.
+    pub max_body_bytes: usize,
+    /// Deepest element nesting accepted in a request, content included.
+    pub max_depth: usize,
+    /// Largest single text node or attribute value.
+    pub max_text_bytes: usize,
+    /// Content blocks per poll response part.
+    pub max_blocks_per_part: usize,
+    /// Bytes of content per poll response part (a single larger block still makes a part).
+    pub max_bytes_per_part: usize,
+    /// How long a result set can be fulfilled after its first part, in seconds.
+    pub result_ttl_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024 * 1024,
+            max_depth: 512,
+            max_text_bytes: 16 * 1024 * 1024,
+            max_blocks_per_part: 1000,
+            max_bytes_per_part: 8 * 1024 * 1024,
+            result_ttl_secs: 3600,
+        }
+    }
+}
+
+/// Service paths. Each is served at its path; `aliases` adds the OTX-style paths.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub discovery: String,
+    pub collection_management: String,
+    pub poll: String,
+    pub inbox: String,
+    /// Also serve `/taxii/discovery`, `/taxii/collections`, `/taxii/poll` (as OTX does).
+    pub otx_aliases: bool,
+    /// The discovery path answers every TAXII message type, for clients that send
+    /// everything to the one URL they were given.
+    pub single_endpoint: bool,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            discovery: "/services/discovery".into(),
+            collection_management: "/services/collection-management".into(),
+            poll: "/services/poll".into(),
+            inbox: "/services/inbox".into(),
+            otx_aliases: true,
+            single_endpoint: true,
+        }
+    }
+}
+
+/// The admin listener: status and poll-now, plain HTTP, loopback by default, guarded by a
+/// token written to the data folder at start-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+        }
+    }
+}
+
+/// A TAXII user.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    /// PHC string of an argon2id hash (`taxii-mirror hash-password`).
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("password_hash", &"***")
+            .finish()
+    }
+}
+
+/// A served collection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Collection {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Users who may poll and subscribe.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// Users who may push by inbox.
+    #[serde(default)]
+    pub write: Vec<String>,
+    /// Anyone may poll without credentials.
+    #[serde(default)]
+    pub anonymous_read: bool,
+}
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Read and check a configuration file. Relative paths inside it are resolved against
+    /// the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let config = Config::parse(&text, path, base)?;
+        config.check().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Parse configuration text without checking it; relative paths are resolved against
+    /// `base` and errors name `origin`.
+    pub fn parse(text: &str, origin: &Path, base: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: describe_toml_error(text, &e),
+        })?;
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Resolve relative file paths against `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        fix(&mut self.listen.cert);
+        fix(&mut self.listen.key);
+        for source in &mut self.sources {
+            for p in [
+                &mut source.ca_file,
+                &mut source.client_cert,
+                &mut source.client_key,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                fix(p);
+            }
+        }
+    }
+
+    /// Every consistency rule a file must meet; the message names the key.
+    pub fn check(&self) -> Result<(), String> {
+        let mut users = BTreeSet::new();
+        for user in &self.users {
+            if !users.insert(user.name.as_str()) {
+                return Err(format!("user.name: \"{}\" is declared twice", user.name));
+            }
+            if user.name.contains(':') || user.name.is_empty() {
+                return Err(format!(
+                    "user.name: \"{}\" must be non-empty and contain no ':'",
+                    user.name
+                ));
+            }
+            if argon2::PasswordHash::new(&user.password_hash).is_err() {
+                return Err(format!(
+                    "user \"{}\": password_hash is not a PHC hash string \
+                     (make one with `taxii-mirror hash-password`)",
+                    user.name
+                ));
+            }
+        }
+        let mut names = BTreeMap::new();
+        for c in &self.collections {
+            if c.name.is_empty() || c.name.contains('\0') {
+                return Err("collection.name: must be non-empty".into());
+            }
+            if names.insert(c.name.as_str(), ()).is_some() {
+                return Err(format!("collection.name: \"{}\" is declared twice", c.name));
+            }
+            for u in c.read.iter().chain(&c.write) {
+                if !users.contains(u.as_str()) {
+                    return Err(format!(
+                        "collection \"{}\": user \"{u}\" is not declared in a [[user]] table",
+                        c.name
+                    ));
+                }
+            }
+        }
+        let mut sources = BTreeSet::new();
+        for s in &self.sources {
+            if !sources.insert(s.name.as_str()) {
+                return Err(format!("source.name: \"{}\" is declared twice", s.name));
+            }
+            if !names.contains_key(s.collection.as_str()) {
+                return Err(format!(
+                    "source \"{}\": collection \"{}\" is not declared in a [[collection]] table",
+                    s.name, s.collection
+                ));
+            }
+        }
+        let p = &self.paths;
+        for (key, value) in [
+            ("paths.discovery", &p.discovery),
+            ("paths.collection_management", &p.collection_management),
+            ("paths.poll", &p.poll),
+            ("paths.inbox", &p.inbox),
+        ] {
+            if !value.starts_with('/') {
+                return Err(format!("{key}: \"{value}\" must start with '/'"));
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!(
+                    "public_url: \"{url}\" must be an absolute http(s) URL"
+                ));
+            }
+        }
+        if self.limits.max_blocks_per_part == 0 || self.limits.max_bytes_per_part == 0 {
+            return Err("limits: part sizes must be greater than zero".into());
+        }
+        Ok(())
+    }
+
+    /// The base URL advertised to clients, without a trailing slash.
+    pub fn advertised_base(&self, https_port: u16) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let ip = self.listen.https.ip();
+                let host = if ip.is_unspecified() {
+                    "localhost".to_string()
+                } else if ip.is_ipv6() {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
+                format!("https://{host}:{https_port}")
+            }
+        }
+    }
+}
+
+/// A TOML error with its line and column.
+fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+    match err.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            format!("line {line}: {}", err.message())
+        }
+        None => err.message().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    const BASE: &str = r#"
+        data_dir = "data"
+        [listen]
+        https = "127.0.0.1:0"
+        cert = "server.crt"
+        key = "server.key"
+    "#;
+
+    #[test]
+    fn minimal_config_has_defaults() {
+        let c = parse(BASE).unwrap();
+        assert_eq!(c.paths.poll, "/services/poll");
+        assert!(c.paths.single_endpoint);
+        assert!(c.listen.http.is_none());
+        assert_eq!(c.limits.max_depth, 512);
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_line() {
+        let text = format!("{BASE}\nbogus = 1\n");
+        let err: toml::de::Error = toml::from_str::<Config>(&text).unwrap_err();
+        let described = describe_toml_error(&text, &err);
+        assert!(described.contains("line 8"), "{described}");
+    }
+
+    #[test]
+    fn collection_with_unknown_user_is_refused() {
+        let text = format!("{BASE}\n[[collection]]\nname = \"otx\"\nread = [\"esa\"]\n");
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("\"esa\""), "{err}");
+    }
+
+    #[test]
+    fn bad_password_hash_is_refused() {
+        let text = format!("{BASE}\n[[user]]\nname = \"esa\"\npassword_hash = \"secret\"\n");
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("hash-password"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+}

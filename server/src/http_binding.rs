@@ -1,0 +1,292 @@
+//! The TAXII HTTP binding: POST only, X-TAXII headers both ways, bounded bodies, every
+//! failure answered with a Status_Message, one log line per request.
+
+use std::time::Instant;
+
+use actix_web::http::header::{HeaderMap, CONTENT_TYPE};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use taxii::http as th;
+use taxii::{Envelope, Message, Version};
+use tracing::{info, warn};
+
+use crate::auth::{AuthError, Caller};
+use crate::error::ServiceError;
+use crate::services::{self, Reply};
+use crate::state::State;
+
+/// Which service a path belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Discovery,
+    CollectionManagement,
+    Poll,
+    Inbox,
+}
+
+/// What a service handler knows about the request.
+pub struct Request {
+    pub state: State,
+    pub caller: Caller,
+    pub version: Version,
+    pub https: bool,
+    pub message_id: String,
+}
+
+/// Serve one TAXII request at a path of `service`.
+pub async fn serve(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<State>,
+    service: Service,
+) -> HttpResponse {
+    let started = Instant::now();
+    let state: State = state.get_ref().clone();
+    let https = req.connection_info().scheme() == "https";
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+
+    if req.method() != Method::POST {
+        warn!(path = req.path(), method = %req.method(), peer, "refused: TAXII services take POST only");
+        return HttpResponse::MethodNotAllowed()
+            .insert_header(("Allow", "POST"))
+            .content_type("text/plain")
+            .body("TAXII services accept POST only\n");
+    }
+
+    let headers = req.headers();
+    let header_version = header_str(headers, th::X_TAXII_CONTENT_TYPE).map(th::version_of_binding);
+    let answer_version = header_str(headers, th::X_TAXII_ACCEPT)
+        .and_then(th::version_of_binding)
+        .or(header_version.flatten())
+        .unwrap_or(Version::V11);
+    check_protocol_header(headers, https, &peer);
+
+    // The body, bounded.
+    let limit = state.config.limits.max_body_bytes;
+    let body = match read_body(payload, limit).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            warn!(
+                path = req.path(),
+                peer, limit, "refused: request body over the limit"
+            );
+            let status = ServiceError::BadMessage(format!(
+                "request body is larger than the limit of {limit} bytes"
+            ))
+            .to_status("0");
+            return respond(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                answer_version,
+                https,
+                &Envelope {
+                    version: answer_version,
+                    message: Message::StatusMessage(status),
+                },
+            );
+        }
+        Err(BodyError::Io(e)) => {
+            warn!(path = req.path(), peer, cause = %e, "refused: body could not be read");
+            return HttpResponse::BadRequest().finish();
+        }
+    };
+
+    // The message.
+    let limits = taxii::read::Limits {
+        max_depth: state.config.limits.max_depth,
+        max_text: state.config.limits.max_text_bytes,
+    };
+    let parsed = if body.len() > 256 * 1024 {
+        let b = body.clone();
+        web::block(move || taxii::read::read_message(&b, &limits))
+            .await
+            .unwrap_or_else(|e| {
+                Err(taxii::read::ReadError {
+                    kind: taxii::read::ReadErrorKind::Malformed(e.to_string()),
+                    message_id: None,
+                    version: None,
+                })
+            })
+    } else {
+        taxii::read::read_message(&body, &limits)
+    };
+    let envelope = match parsed {
+        Ok(env) => env,
+        Err(e) => {
+            let version = e.version.unwrap_or(answer_version);
+            let id = e.message_id.clone().unwrap_or_else(|| "0".to_string());
+            warn!(path = req.path(), peer, cause = %e, "refused: unreadable TAXII message");
+            let status = ServiceError::BadMessage(e.to_string()).to_status(&id);
+            return respond_status(version, https, status);
+        }
+    };
+    let version = envelope.version;
+    let message_id = envelope.message.message_id().to_string();
+    let name = envelope.message.name(version);
+
+    match header_version {
+        Some(Some(v)) if v != version => {
+            warn!(
+                path = req.path(),
+                peer,
+                message = name,
+                "refused: X-TAXII-Content-Type disagrees with the body"
+            );
+            let status = ServiceError::BadMessage(format!(
+                "X-TAXII-Content-Type says {} but the body is a {} message",
+                th::message_binding(v),
+                th::message_binding(version)
+            ))
+            .to_status(&message_id);
+            return respond_status(version, https, status);
+        }
+        Some(None) => {
+            warn!(
+                path = req.path(),
+                peer, "refused: unknown X-TAXII-Content-Type"
+            );
+            let status = ServiceError::BadMessage("unknown X-TAXII-Content-Type".into())
+                .to_status(&message_id);
+            return respond_status(version, https, status);
+        }
+        _ => {}
+    }
+
+    // Who is asking.
+    let authorization = header_str(headers, "Authorization").map(str::to_string);
+    let st = state.clone();
+    let caller = web::block(move || st.auth.authenticate(authorization.as_deref()))
+        .await
+        .unwrap_or(Err(AuthError::Malformed));
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(path = req.path(), peer, message = name, cause = %e, "refused: login failed");
+            return respond_status(
+                version,
+                https,
+                ServiceError::Unauthorized.to_status(&message_id),
+            );
+        }
+    };
+
+    let request = Request {
+        state: state.clone(),
+        caller,
+        version,
+        https,
+        message_id: message_id.clone(),
+    };
+    let user = request.caller.name().to_string();
+    let path = req.path().to_string();
+    match services::dispatch(request, service, envelope.message).await {
+        Ok(Reply::Message {
+            message,
+            collection,
+        }) => {
+            let ms = started.elapsed().as_millis() as u64;
+            info!(path, user, peer, message = name, collection, ms, "served");
+            respond(
+                StatusCode::OK,
+                version,
+                https,
+                &Envelope { version, message },
+            )
+        }
+        Ok(Reply::Stream(stream)) => {
+            // The poll stream logs its own line when it ends (blocks, bytes, ms).
+            HttpResponse::Ok()
+                .insert_header((CONTENT_TYPE, "application/xml"))
+                .insert_header((th::X_TAXII_CONTENT_TYPE, th::message_binding(version)))
+                .insert_header((th::X_TAXII_SERVICES, th::services(version)))
+                .insert_header((th::X_TAXII_PROTOCOL, protocol(https)))
+                .streaming(stream)
+        }
+        Err(e) => {
+            match &e {
+                ServiceError::Failure(cause) => {
+                    tracing::error!(path, user, peer, message = name, cause, "request failed")
+                }
+                other => {
+                    warn!(path, user, peer, message = name, cause = %other, "refused")
+                }
+            }
+            respond_status(version, https, e.to_status(&message_id))
+        }
+    }
+}
+
+/// The X-TAXII-Protocol value of the transport.
+pub fn protocol(https: bool) -> &'static str {
+    if https {
+        th::PROTOCOL_HTTPS
+    } else {
+        th::PROTOCOL_HTTP
+    }
+}
+
+fn respond_status(
+    version: Version,
+    https: bool,
+    status: taxii::status::StatusMessage,
+) -> HttpResponse {
+    respond(
+        StatusCode::OK,
+        version,
+        https,
+        &Envelope {
+            version,
+            message: Message::StatusMessage(status),
+        },
+    )
+}
+
+fn respond(code: StatusCode, version: Version, https: bool, env: &Envelope) -> HttpResponse {
+    let body = taxii::write::write_message(env);
+    HttpResponse::build(code)
+        .insert_header((CONTENT_TYPE, "application/xml"))
+        .insert_header((th::X_TAXII_CONTENT_TYPE, th::message_binding(version)))
+        .insert_header((th::X_TAXII_SERVICES, th::services(version)))
+        .insert_header((th::X_TAXII_PROTOCOL, protocol(https)))
+        .body(body)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A client claiming the other transport is served anyway, with a warning.
+fn check_protocol_header(headers: &HeaderMap, https: bool, peer: &str) {
+    if let Some(p) = header_str(headers, th::X_TAXII_PROTOCOL) {
+        let expected = protocol(https);
+        if p.trim() != expected {
+            warn!(
+                peer,
+                sent = p,
+                expected,
+                "X-TAXII-Protocol does not match the transport; served anyway"
+            );
+        }
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Io(String),
+}
+
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, BodyError> {
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| BodyError::Io(e.to_string()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

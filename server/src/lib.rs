@@ -1,0 +1,32 @@
+//! taxii-mirror: a TAXII 1.1 server over HTTPS for threat feeds kept in sled, fed by
+//! mirror tasks that pull upstream feeds such as AlienVault OTX.
+//!
+//! # Layout
+//! - [`config`]: the TOML file, read and checked once.
+//! - [`app`]: builds the store, listeners and mirror tasks; runs until a signal.
+//! - [`http_binding`]: the TAXII HTTP binding (POST, X-TAXII headers, body limits).
+//! - [`services`]: one module per TAXII service (discovery, collections, poll, inbox,
+//!   subscriptions).
+//! - [`results`]: multi-part poll results kept stable between fulfilments.
+//! - [`auth`]: Basic auth against argon2id hashes; every collection right decided here.
+//! - [`tls`]: rustls with PEM certificates.
+//! - [`admin`]: health, mirror status and poll-now on a loopback listener.
+//! - [`certs`]: a private CA and server certificates.
+//! - [`lab`]: the offline lab (an OTX-like upstream, the mirror and the server).
+//! - [`cli`]: the `taxii-mirror` subcommands.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod certs;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http_binding;
+pub mod lab;
+pub mod logging;
+pub mod results;
+pub mod services;
+pub mod state;
+pub mod tls;

@@ -1,0 +1,87 @@
+//! Inbox: STIX content pushed into collections the caller may write, stored whole or not
+//! at all.
+
+use taxii::{InboxMessage, Message, StatusType};
+
+use super::{blocking, response_header, Reply};
+use crate::auth::{Access, Caller};
+use crate::error::ServiceError;
+use crate::http_binding::Request;
+
+/// Answer an Inbox_Message.
+pub async fn receive(req: &Request, m: InboxMessage) -> Result<Reply, ServiceError> {
+    if req.caller == Caller::Anonymous {
+        return Err(ServiceError::Unauthorized);
+    }
+    let state = req.state.clone();
+    let writable: Vec<String> = state
+        .config
+        .collections
+        .iter()
+        .filter(|c| state.auth.may(&req.caller, &c.name, Access::Write))
+        .map(|c| c.name.clone())
+        .collect();
+    if m.destination_collections.is_empty()
+        || m.destination_collections
+            .iter()
+            .any(|d| !writable.contains(d))
+    {
+        return Err(ServiceError::DestinationCollection {
+            acceptable: writable,
+        });
+    }
+
+    // Check every block before storing any.
+    let source = format!("inbox:{}", req.caller.name());
+    let mut blocks = Vec::with_capacity(m.blocks.len());
+    for (i, block) in m.blocks.into_iter().enumerate() {
+        let binding = block.binding.trim().to_string();
+        if !taxii::SUPPORTED_BINDINGS.contains(&binding.as_str()) {
+            return Err(ServiceError::UnsupportedContent);
+        }
+        let summary = stix::summarize(&block.content, &block.ns_context)
+            .map_err(|e| ServiceError::BadMessage(format!("content block {}: {e}", i + 1)))?;
+        blocks.push(store::NewBlock {
+            hash: stix::content_hash(&binding, &block.content),
+            binding,
+            subtypes: block.subtypes,
+            content: block.content,
+            ns_context: block.ns_context,
+            upstream_label: block.timestamp_label,
+            package_id: summary.id,
+            indicators: summary.observables.len() as u32,
+            source: Some(source.clone()),
+        });
+    }
+
+    let destinations = m.destination_collections.clone();
+    let st = state.clone();
+    let (stored, duplicates) = blocking(move || {
+        let (mut stored, mut duplicates) = (0, 0);
+        for d in &destinations {
+            let outcome = st.store.append(d, blocks.clone(), None)?;
+            stored += outcome.stored;
+            duplicates += outcome.duplicates;
+        }
+        st.store.flush()?;
+        Ok((stored, duplicates))
+    })
+    .await?;
+    tracing::info!(
+        user = req.caller.name(),
+        collections = ?m.destination_collections,
+        stored,
+        duplicates,
+        "inbox stored"
+    );
+
+    let mut status = taxii::status::StatusMessage::new(&req.message_id, StatusType::Success);
+    status.header = response_header(req);
+    status.message = Some(format!(
+        "{stored} content blocks stored, {duplicates} already held"
+    ));
+    Ok(Reply::Message {
+        message: Box::new(Message::StatusMessage(status)),
+        collection: m.destination_collections.join(","),
+    })
+}

@@ -1,0 +1,37 @@
+//! State shared by every request handler.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::auth::Authority;
+use crate::config::{Collection, Config};
+use crate::results::ResultSets;
+
+/// Everything a handler needs, built once by [`crate::app::App::build`].
+pub struct AppState {
+    pub config: Config,
+    pub store: store::Store,
+    pub auth: Authority,
+    pub results: ResultSets,
+    /// Collections by name, as configured.
+    pub collections: HashMap<String, Collection>,
+    /// Advertised base URL of the HTTPS listener (no trailing slash).
+    pub https_base: String,
+    /// Advertised base URL of the plain-HTTP listener, when there is one.
+    pub http_base: Option<String>,
+    pub mirror: Option<mirror::MirrorHandle>,
+}
+
+/// Shared handle.
+pub type State = Arc<AppState>;
+
+impl AppState {
+    /// Collection names in config order.
+    pub fn collection_names(&self) -> Vec<String> {
+        self.config
+            .collections
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+}
