@@ -283,3 +283,13 @@ fn garbage_of_every_length_never_panics() {
         let _ = read_message(&body, &Limits::default());
     }
 }
+
+#[test]
+fn namespace_declaration_flood_is_refused() {
+    let decls: String = (0..10_000)
+        .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+        .collect();
+    let started = Instant::now();
+    malformed(&inbox(&format!("<a{decls}/>")));
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
