@@ -104,19 +104,22 @@ impl Store {
     /// The end of a poll's window: at or above every label stored so far, and below every
     /// label a later append gets.
     ///
-    /// Normally the current time, so clients see a fresh `Inclusive_End_Timestamp`. The value
-    /// is recorded in the store so labels stay above it after a restart even if the clock
-    /// has gone back (the record is flushed with the next flush, like any other write).
+    /// Normally the current time, so clients see a fresh `Inclusive_End_Timestamp`. A bound
+    /// a little ahead of it is recorded in the store, so labels stay above every end handed
+    /// out even after a restart with the clock set back; recording a bound rather than each
+    /// end keeps polls to about one small write per second (the record is made durable with
+    /// the next flush, like any other write).
     pub fn snapshot_end(&self) -> Timestamp {
         let mut floor = self.lock_writer();
         let end = floor.floor.max((self.inner.now)());
         if end > floor.persisted_end {
+            let bound = end.saturating_add(SNAPSHOT_BOUND_AHEAD_US);
             let written = self
                 .inner
                 .tree
-                .insert(keys::G_SNAPSHOT_END, &keys::i64_value(end));
+                .insert(keys::G_SNAPSHOT_END, &keys::i64_value(bound));
             match written {
-                Ok(_) => floor.persisted_end = end,
+                Ok(_) => floor.persisted_end = bound,
                 // The in-memory floor still keeps later labels above `end` while the process
                 // runs; only a restart with a clock set back could undercut it.
                 Err(e) => tracing::warn!(cause = %e, "could not record snapshot end"),
@@ -126,6 +129,9 @@ impl Store {
         Timestamp::from_micros(end)
     }
 }
+
+/// How far ahead of a snapshot end the recorded bound is set (one second).
+const SNAPSHOT_BOUND_AHEAD_US: i64 = 1_000_000;
 
 /// The label after `floor`: one microsecond above it, or `now` when that is later.
 fn next_label(floor: i64, now: i64) -> Result<i64, StoreError> {

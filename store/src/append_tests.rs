@@ -156,6 +156,25 @@ fn snapshot_end_then_append_gets_a_later_label() {
 }
 
 #[test]
+fn snapshot_end_records_a_bound_about_once_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::at(7_000_000);
+    let s = open_clocked(dir.path(), &clock);
+    let recorded = || {
+        let v = s.inner.tree.get(keys::G_SNAPSHOT_END).unwrap().unwrap();
+        keys::i64_from_value(&v).unwrap()
+    };
+    assert_eq!(s.snapshot_end().as_micros(), 7_000_000);
+    assert_eq!(recorded(), 8_000_000);
+    clock.set(7_900_000);
+    assert_eq!(s.snapshot_end().as_micros(), 7_900_000);
+    assert_eq!(recorded(), 8_000_000);
+    clock.set(8_000_001);
+    s.snapshot_end();
+    assert_eq!(recorded(), 9_000_001);
+}
+
+#[test]
 fn snapshot_end_never_misses_a_block_under_concurrency() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path()).unwrap();

@@ -42,3 +42,9 @@ fn assert_thread_safety() {
     send_sync::<Store>();
     send::<BlockIter>();
 }
+
+#[cfg(test)]
+mod perf_tests;
+
+#[cfg(test)]
+mod crash_tests;

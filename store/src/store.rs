@@ -33,7 +33,7 @@ pub(crate) struct Inner {
 pub(crate) struct LabelFloor {
     /// Greatest label assigned or snapshot end handed out; the next label is above it.
     pub(crate) floor: i64,
-    /// Greatest snapshot end written to the tree.
+    /// Bound on snapshot ends recorded in the tree (a little above the last end recorded).
     pub(crate) persisted_end: i64,
 }
 

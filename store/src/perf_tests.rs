@@ -1,0 +1,155 @@
+//! Timing checks, ignored by default; run with
+//! `cargo test -p store --release -- --ignored --nocapture perf`.
+
+use crate::test_util::Rng;
+use crate::types::NewBlock;
+use crate::Store;
+use std::time::{Duration, Instant};
+
+fn block_4k(rng: &mut Rng, n: u64) -> NewBlock {
+    let mut content = Vec::with_capacity(4096);
+    while content.len() < 4096 {
+        content.extend_from_slice(&rng.below(u64::MAX).to_be_bytes());
+    }
+    let mut hash = [0u8; 32];
+    hash[..8].copy_from_slice(&n.to_be_bytes());
+    hash[8..16].copy_from_slice(&rng.below(u64::MAX).to_be_bytes());
+    NewBlock {
+        binding: "urn:stix.mitre.org:xml:1.1.1".into(),
+        subtypes: Vec::new(),
+        content,
+        ns_context: vec![("stix".into(), "http://stix.mitre.org/stix-1".into())],
+        upstream_label: None,
+        package_id: Some(format!("example:Package-{n}")),
+        indicators: 3,
+        source: Some("perf".into()),
+        hash,
+    }
+}
+
+/// CPU time this thread has run, from the scheduler's statistics (Linux); zero elsewhere.
+/// Reported beside wall time because the machine is shared with other builds.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[test]
+#[ignore]
+fn perf_append_1000_blocks_of_4k() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.ensure_collection("feed").unwrap();
+    let mut rng = Rng::new(7);
+
+    let mut times = Vec::new();
+    let mut cpu = Vec::new();
+    for round in 0..50u64 {
+        let batch: Vec<_> = (0..1000)
+            .map(|i| block_4k(&mut rng, round * 1000 + i))
+            .collect();
+        let t = Instant::now();
+        let c = thread_cpu();
+        let out = s.append("feed", batch, None).unwrap();
+        cpu.push(thread_cpu() - c);
+        times.push(t.elapsed());
+        assert_eq!(out.stored, 1000);
+    }
+    cpu.sort();
+    let t = Instant::now();
+    s.flush().unwrap();
+    let flush = t.elapsed();
+    let first = times[0];
+    let last = times[times.len() - 1];
+    times.sort();
+    println!(
+        "append 1000x4KB thread cpu: median {:.1} ms, max {:.1} ms",
+        ms(cpu[cpu.len() / 2]),
+        ms(cpu[cpu.len() - 1])
+    );
+    println!(
+        "append 1000x4KB wall: first {:.1} ms, median {:.1} ms, max {:.1} ms, last (store at 50k) {:.1} ms; flush {:.1} ms",
+        ms(first),
+        ms(times[times.len() / 2]),
+        ms(times[times.len() - 1]),
+        ms(last),
+        ms(flush)
+    );
+
+    let end = s.snapshot_end();
+    let t = Instant::now();
+    let n = s.count("feed", None, end).unwrap();
+    let count_time = t.elapsed();
+    let t = Instant::now();
+    let scanned = s.range("feed", None, end).unwrap().take(1000).count();
+    let first_page = t.elapsed();
+    let t = Instant::now();
+    let bytes: usize = s
+        .range("feed", None, end)
+        .unwrap()
+        .map(|b| b.unwrap().content.len())
+        .sum();
+    let full = t.elapsed();
+    println!(
+        "count of {n}: {:.3} ms; first 1000 of range: {:.1} ms; full range ({} MB): {:.0} ms; size on disk {} MB",
+        ms(count_time),
+        ms(first_page),
+        bytes / 1_000_000,
+        ms(full),
+        s.size_on_disk().unwrap() / 1_000_000
+    );
+    assert_eq!(scanned, 1000);
+}
+
+#[test]
+#[ignore]
+fn perf_raw_sled_batch() {
+    for variant in ["none", "same-tree", "own-tree"] {
+        raw_batches(variant);
+    }
+}
+
+fn raw_batches(variant: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().path(dir.path()).open().unwrap();
+    let tree = db.open_tree("t").unwrap();
+    let index = db.open_tree("h").unwrap();
+    let mut rng = Rng::new(7);
+    let mut cpu = Vec::new();
+    for round in 0..50u64 {
+        let vals: Vec<Vec<u8>> = (0..1000).map(|i| block_4k(&mut rng, i).content).collect();
+        let c = thread_cpu();
+        let mut b = sled::Batch::default();
+        let mut hb = sled::Batch::default();
+        for (i, v) in vals.into_iter().enumerate() {
+            b.insert(&(round * 1000 + i as u64).to_be_bytes()[..], v);
+            let mut h = [0u8; 37];
+            h[0] = b'H';
+            h[5..13].copy_from_slice(&rng.below(u64::MAX).to_be_bytes());
+            match variant {
+                "same-tree" => b.insert(&h[..], &[1u8; 8]),
+                "own-tree" => hb.insert(&h[..], &[1u8; 8]),
+                _ => {}
+            }
+        }
+        tree.apply_batch(b).unwrap();
+        index.apply_batch(hb).unwrap();
+        cpu.push(ms(thread_cpu() - c));
+    }
+    let per10: Vec<String> = cpu
+        .chunks(10)
+        .map(|c| {
+            let mut c = c.to_vec();
+            c.sort_by(f64::total_cmp);
+            format!("{:.1}", c[5])
+        })
+        .collect();
+    println!("raw batch, hash index {variant}: median cpu ms per 10 rounds {per10:?}");
+}
