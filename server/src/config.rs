@@ -326,7 +326,11 @@ impl Config {
 fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     match err.span() {
         Some(span) => {
-            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            let line = text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
             format!("line {line}: {}", err.message())
         }
         None => err.message().to_string(),

@@ -194,7 +194,10 @@ pub async fn serve(
                 StatusCode::OK,
                 version,
                 https,
-                &Envelope { version, message },
+                &Envelope {
+                    version,
+                    message: *message,
+                },
             )
         }
         Ok(Reply::Stream(stream)) => {
