@@ -56,6 +56,7 @@ impl Store {
         let mut next = next_label(floor.floor, (self.inner.now)())?;
         let mut batch = sled::Batch::default();
         let mut labels = Vec::with_capacity(candidates.len());
+        let mut wrote_meta = false;
 
         for (hash, mut bytes) in candidates {
             let hkey = keys::hash_key(id, &hash);
@@ -79,8 +80,11 @@ impl Store {
         }
         if let Some(m) = meta {
             batch.insert(keys::meta_key(&m.ns, &m.key), m.value);
+            wrote_meta = true;
         }
-        tree.apply_batch(batch)?;
+        if !labels.is_empty() || wrote_meta {
+            tree.apply_batch(batch)?;
+        }
         if !labels.is_empty() {
             floor.floor = stats.last_label;
         }

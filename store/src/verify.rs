@@ -46,19 +46,24 @@ impl Store {
     /// at a block with that hash, counters agreeing with what is stored, and no data left
     /// under a collection id the directory does not know.
     ///
-    /// Reads the whole database: for maintenance, not for a request path. Problems are
+    /// Reads the whole database: for maintenance, not for a request path. Each collection is
+    /// checked while holding the writer lock, so appends (and poll snapshots) wait while that
+    /// collection is read; the check never sees half of a concurrent append. Problems are
     /// reported, not returned as errors; only a database failure is an error.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
-        let collections = self.collection_ids()?;
-        let floor = self.lock_writer().floor;
 
-        for (name, id) in &collections {
-            let c = self.verify_collection(name, *id, floor, &mut report.problems)?;
+        for (name, id) in self.collection_ids()? {
+            let floor = self.lock_writer();
+            let c = self.verify_collection(&name, id, floor.floor, &mut report.problems)?;
+            drop(floor);
             report.collections.push(c);
         }
 
-        let known: HashSet<u32> = collections.iter().map(|(_, id)| *id).collect();
+        // Collections are created under the writer lock too, so the directory read here
+        // knows every id that has data.
+        let _floor = self.lock_writer();
+        let known: HashSet<u32> = self.collection_ids()?.iter().map(|(_, id)| *id).collect();
         for kind in [keys::BLOCK, keys::HASH, keys::STATS] {
             for id in self.ids_under(kind)? {
                 if !known.contains(&id) {

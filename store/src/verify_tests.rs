@@ -108,3 +108,25 @@ fn data_under_an_unknown_collection_is_reported() {
         "{p:?}"
     );
 }
+
+#[test]
+fn verify_during_appends_sees_no_false_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _, _) = filled(dir.path());
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            for i in 1..60u64 {
+                s.append("feed", blocks(i * 100, i * 100 + 7), None)
+                    .unwrap();
+                s.snapshot_end();
+            }
+        })
+    };
+    for _ in 0..15 {
+        let report = s.verify().unwrap();
+        assert!(report.is_ok(), "{:?}", report.problems);
+    }
+    writer.join().unwrap();
+    assert!(s.verify().unwrap().is_ok());
+}
