@@ -1,0 +1,71 @@
+"""The command line around the server: check-config, certificates, start and stop."""
+
+import subprocess
+import time
+
+from builders import discovery_request
+from conftest import Server, make_config, run_bin
+
+
+def test_check_config_accepts_a_good_file_and_refuses_a_bad_one(pki, password_hash, tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text(make_config(tmp_path / "data", pki, password_hash))
+    assert run_bin("check-config", good).returncode == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text(make_config(tmp_path / "data", pki, password_hash) + "\nbogus_key = 1\n")
+    r = run_bin("check-config", bad, check=False)
+    assert r.returncode == 64 and "bogus_key" in r.stderr
+    secret = tmp_path / "secret.toml"
+    secret.write_text(make_config(tmp_path / "data", pki, "plain-text-password"))
+    r = run_bin("check-config", secret, check=False)
+    assert r.returncode == 64 and "plain-text-password" not in r.stderr
+
+
+def test_serve_refuses_a_bad_config_with_exit_64(pki, password_hash, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(make_config(tmp_path / "data", pki, password_hash).replace("[listen]", "[listen]\nnope = 1"))
+    r = run_bin("serve", "--config", bad, check=False, timeout=30)
+    assert r.returncode == 64
+
+
+def test_certificate_names_are_verified(pki):
+    # the certificate made by make-cert is for localhost and 127.0.0.1 and chains to ca.crt
+    out = subprocess.run(["openssl", "verify", "-CAfile", pki["ca"], pki["cert"]],
+                         capture_output=True, text=True)
+    if out.returncode == 127:
+        return
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_sigterm_stops_the_server_gracefully(pki, password_hash, tmp_path):
+    s = Server(tmp_path / "srv", make_config(tmp_path / "data", pki, password_hash), pki["ca"]).start()
+    try:
+        c = s.client()
+        assert c.post("/services/discovery", discovery_request()).http == 200
+        c.session.close()
+        started = time.monotonic()
+        ended = s.stop(timeout=15)
+        took = time.monotonic() - started
+        assert ended, "the server did not stop within 15 s of SIGTERM"
+        assert s.proc.returncode == 0, s.proc.returncode
+        assert took < 15
+        assert "stopped" in s.log()
+    finally:
+        if s.alive():
+            s.proc.kill()
+
+
+def test_data_survives_a_restart(pki, password_hash, tmp_path):
+    from packages import pkg
+    from taxii import count, push
+    text = make_config(tmp_path / "data", pki, password_hash)
+    s = Server(tmp_path / "one", text, pki["ca"]).start()
+    try:
+        push(s.client(), "inbox", [pkg(n, "restart") for n in range(1, 4)])
+    finally:
+        s.stop()
+    s2 = Server(tmp_path / "two", text, pki["ca"]).start()
+    try:
+        assert count(s2.client(), "inbox") == 3
+    finally:
+        s2.stop()
