@@ -4,12 +4,26 @@
 //!
 //! The API is synchronous; async callers run it under `spawn_blocking`.
 //!
+//! # Design
+//! - Everything lives in one sled tree with a kind byte at the front of each key, so one
+//!   `apply_batch` stores a set of blocks, their hash index entries, the collection counters
+//!   and a mirror checkpoint atomically.
+//! - A block's key is its collection id and its label (big-endian), so a poll window is one
+//!   ordered range scan. Each record carries its ordinal in the collection, so counting a
+//!   window is two seeks, not a scan.
+//! - Labels come from one store-wide floor under a mutex (see `append`); a poll's end
+//!   snapshot is taken under the same mutex, so a window never misses a block.
+//! - Writes are not flushed one by one: sled flushes every half second, and callers that
+//!   acknowledge data to a client call [`Store::flush`] first. A crash loses at most the
+//!   last unflushed batches, each batch whole.
+//! - sled allows one process per database; a second open of the same directory fails.
+//!
 //! # Layout
 //! - `store`: the [`Store`] handle: open, collections, metadata, flush.
 //! - `append`: [`Store::append`] and [`Store::snapshot_end`]: label assignment under one mutex.
 //! - `read`: [`Store::range`], [`Store::count`], [`Store::total`], [`Store::last_label`].
 //! - `verify`: [`Store::verify`], a full consistency check.
-//! - [`format`]: the store directory, its `FORMAT` file and the versioned database folder.
+//! - [`mod@format`]: the store directory, its `FORMAT` file and the versioned database folder.
 //! - `keys`: the key layout of the single sled tree (one tree, so one batch is atomic).
 //! - `record`: the binary block record.
 //! - `types`: values passed in and out.
@@ -31,9 +45,6 @@ pub use store::Store;
 pub use types::{AppendOutcome, MetaPut, NewBlock, StoredBlock};
 pub use verify::{CollectionReport, VerifyReport};
 
-#[cfg(test)]
-mod test_util;
-
 /// The handle is shared across threads and a block iterator may move to a blocking task.
 #[allow(dead_code)]
 fn assert_thread_safety() {
@@ -44,7 +55,8 @@ fn assert_thread_safety() {
 }
 
 #[cfg(test)]
-mod perf_tests;
-
-#[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod perf_tests;
+#[cfg(test)]
+mod test_util;

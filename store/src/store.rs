@@ -101,6 +101,8 @@ impl Store {
     /// Create the collection if it does not exist yet (idempotent).
     ///
     /// Names may hold any UTF-8 except NUL; the empty name is refused.
+    // TODO(store): collections cannot be removed or renamed yet; removal would delete the
+    // id's block, hash and counter ranges and the directory entry in one batch.
     pub fn ensure_collection(&self, name: &str) -> Result<(), StoreError> {
         if name.is_empty() || name.contains('\0') {
             return Err(StoreError::InvalidName(name.to_owned()));
