@@ -52,7 +52,7 @@ pub(crate) async fn poll_window(
     let started = Instant::now();
     let mut out = WindowResult::default();
     let mut resp = expect_poll_response(ep, &request, &mut out).await?;
-    debug!(source, upstream = collection, %begin, %end, part = resp.result_part_number.unwrap_or(1),
+    debug!(source = %source, upstream = %collection, %begin, %end, part = resp.result_part_number.unwrap_or(1),
         blocks = resp.blocks.len(), more = resp.more, ms = started.elapsed().as_millis() as u64,
         "poll response");
 
@@ -85,8 +85,8 @@ pub(crate) async fn poll_window(
         resp = expect_poll_response(ep, &fulfil, &mut out).await?;
         let got = resp.result_part_number.unwrap_or(next);
         debug!(
-            source,
-            upstream = collection,
+            source = %source,
+            upstream = %collection,
             part = got,
             blocks = resp.blocks.len(),
             more = resp.more,

@@ -131,10 +131,10 @@ impl SourceTask {
             let next = next_cursor(cursor, end, result.inclusive_end, &result.blocks);
             if next.omitted_end && !warned_end {
                 warned_end = true;
-                warn!(source = %name, upstream, "upstream omitted end timestamp; next checkpoint {}", next.cursor);
+                warn!(source = %name, upstream = %upstream, "upstream omitted end timestamp; next checkpoint {}", next.cursor);
             }
             if next.end_not_after_begin {
-                warn!(source = %name, upstream, begin = %cursor, "upstream end timestamp is not after the requested begin; checkpoint kept");
+                warn!(source = %name, upstream = %upstream, begin = %cursor, "upstream end timestamp is not after the requested begin; checkpoint kept");
             }
 
             let parts = result.parts;
@@ -157,7 +157,7 @@ impl SourceTask {
                 }
             };
             for id in &prepared.repaired_ids {
-                warn!(source = %name, upstream, package = %id, "invalid UTF-8 replaced with U+FFFD (lenient decoding)");
+                warn!(source = %name, upstream = %upstream, package = %id, "invalid UTF-8 replaced with U+FFFD (lenient decoding)");
             }
 
             // Blocks and checkpoint in one batch: both or neither survive a crash.
@@ -200,7 +200,7 @@ impl SourceTask {
                 s.total_no_indicators += window_stats.no_indicators;
                 s.total_repaired += window_stats.repaired;
             });
-            debug!(source = %name, upstream, begin = %cursor, end = %end, parts,
+            debug!(source = %name, upstream = %upstream, begin = %cursor, end = %end, parts,
                 blocks = outcome.stored, duplicates = outcome.duplicates, checkpoint = %next.cursor,
                 "window committed");
             self.window_succeeded(upstream, window);
@@ -211,7 +211,7 @@ impl SourceTask {
             cursor = next.cursor;
         }
 
-        info!(source = %name, upstream, blocks = stats.blocks, indicators = stats.indicators,
+        info!(source = %name, upstream = %upstream, blocks = stats.blocks, indicators = stats.indicators,
             duplicates = stats.duplicates, no_indicators = stats.no_indicators, windows = stats.windows,
             ms = started.elapsed().as_millis() as u64,
             "{} observables were fetched from the source: {name} (duplicates skipped: {})",
