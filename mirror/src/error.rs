@@ -235,8 +235,8 @@ impl SourceError {
 /// Keep at most `max` characters of an upstream-provided text, on one line, for logs.
 pub(crate) fn sanitize(text: &str, max: usize) -> String {
     let mut out = String::new();
-    for c in text.chars() {
-        if out.chars().count() >= max {
+    for (count, c) in text.chars().enumerate() {
+        if count >= max {
             out.push('…');
             break;
         }

@@ -138,6 +138,9 @@ fn retry_after(h: &HeaderMap) -> Option<Duration> {
 
 /// Read the whole body, failing once it passes `limit` bytes or when the connection ends
 /// before the announced length.
+///
+/// TODO(mirror): the body is buffered whole (bounded by `max_body_bytes`) and then parsed;
+/// parsing while streaming would bound memory by one block instead of one response.
 pub(crate) async fn read_body(
     mut resp: reqwest::Response,
     limit: u64,

@@ -52,6 +52,8 @@ pub(crate) fn prepare_taxii(
         } else {
             b.binding
         };
+        // TODO(mirror): the store has no per-block "repaired" flag yet; repaired blocks are
+        // counted in status and logged with their package id instead.
         if body_repaired && contains(&b.content, REPLACEMENT) {
             out.repaired += 1;
             out.repaired_ids.push(
@@ -92,6 +94,9 @@ pub(crate) struct PulseCounts {
 
 /// Map OTX pulses to STIX 1.2 blocks (blocking: run under `spawn_blocking`). Expired and
 /// inactive indicators are skipped by the mapping; a pulse left with none is not stored.
+///
+/// TODO(mirror): pulses that re-carry old indicators are kept whole; filtering on the
+/// indicator's `created` needs a policy (how old is stale) first.
 pub(crate) fn prepare_pulses(
     source: &str,
     pulses: &[stix::otx::Pulse],

@@ -18,6 +18,37 @@
 //! - `ingest`: received blocks or pulses to store blocks.
 //! - `http`, `backoff`: client setup and bounded reads; retry delays.
 //! - [`error`]: one error enum per layer.
+//!
+//! # Behaviour worth knowing
+//! - Windows: the first run back-fills `backfill_days` in `window_days` windows, oldest
+//!   first; later runs poll `(checkpoint, now - end_lag]` in windows of the same size. Every
+//!   poll sends an explicit begin and end.
+//! - Next checkpoint: the upstream's `Inclusive_End_Timestamp`, capped at our end; if it is
+//!   earlier than our end the upstream is caught up and the run stops there; if it is not after
+//!   our begin the checkpoint stays. When omitted: the greatest `Timestamp_Label` received in
+//!   the window, else our end (logged once per run).
+//! - Faults ([`error::FaultClass`]): transient ones (timeouts, connection errors, 5xx, 408,
+//!   429, FAILURE / RETRY statuses, truncated, HTML, non-UTF-8, DOCTYPE, malformed, odd
+//!   paging, unreadable STIX in a block) store nothing from that window, back off
+//!   exponentially with jitter and halve the window (down to `min_window_secs`); after five
+//!   failures on the smallest window (or that no smaller window can help) one `ALERT` error
+//!   line. Auth failures (UNAUTHORIZED / DENIED, HTTP 401 / 403) stop the source until restart
+//!   or poll-now, with one error line. Rejections (HTTP 400 / 406 / other 4xx, redirects,
+//!   protocol mismatch, other statuses, client setup) log an error and wait for the regular
+//!   interval: retrying sooner cannot help.
+//! - Blocks without any mapped indicator (header-only packages, non-STIX content) are not
+//!   stored; they are counted (`total_no_indicators`) and the checkpoint still advances.
+//! - Indicator counts are mapped observables (what an appliance uses), in blocks newly
+//!   stored; re-sent blocks are counted as duplicates.
+//! - Secrets come from environment variables (`password_env`, `api_key_env`). A literal
+//!   `password` is accepted for dummy values such as OTX's ignored password. Secrets are
+//!   wrapped in [`Secret`], whose `Debug` prints `***`; they never reach a log line.
+//! - OTX REST commits each page's blocks as it arrives but writes the checkpoint (greatest
+//!   pulse `modified`) only with the last page: pages may come newest first, and a run cut
+//!   short re-reads from the old checkpoint while content hashes keep anything from being
+//!   stored twice. A `next` link to another scheme, host or port is refused.
+//! - Discovery only accepts a poll service on the discovery URL's own host and port (the
+//!   credentials go there), HTTPS unless discovery itself is plain HTTP.
 #![forbid(unsafe_code)]
 
 mod backoff;

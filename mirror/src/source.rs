@@ -118,6 +118,7 @@ impl SourceTask {
 
     /// The task body: set up, then run on schedule until shutdown.
     pub async fn run(mut self) {
+        let _guard = EndGuard(self.shared.clone());
         if let Err(reason) = self.setup().await {
             self.shared.update(|s| {
                 s.state = SourceState::Disabled;
@@ -409,6 +410,24 @@ impl SourceTask {
             .await
             .map_err(|e| SourceError::Store(format!("store task failed: {e}")))?
             .map_err(|e| SourceError::Store(e.to_string()))
+    }
+}
+
+/// Marks the first run done however the task ends, so `wait_first_run` cannot hang on a
+/// task that died; a task that ends by panicking shows as failing.
+struct EndGuard(Arc<Shared>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.update(|s| {
+                s.state = SourceState::Failing;
+                s.next_run = None;
+                s.last_error = Some("source task stopped unexpectedly".into());
+            });
+            error!(source = %self.0.name, "source task stopped unexpectedly");
+        }
+        self.0.first_run.send_replace(true);
     }
 }
 
