@@ -1,0 +1,102 @@
+# Mirror figure: a back-fill of PULSES generated OTX pulses from a local upstream (a
+# taxii-mirror instance set up like OTX's TAXII service) into a second instance, against
+# cabby's taxii-poll writing the same poll to disk. Sourced, not executed.
+
+# make-fixtures output and inbox batches, once per (PULSES, PULSE_SEED).
+prepare_pulses() {
+    PULSES_DIR=$WORK/pulses
+    local key="$PULSES $PULSE_SEED"
+    if [ "$(cat "$PULSES_DIR/params" 2>/dev/null)" != "$key" ]; then
+        log "generating $PULSES OTX-shaped pulses with make-fixtures"
+        rm -rf "$PULSES_DIR"
+        "$MAKE_FIXTURES" --out "$PULSES_DIR/set" --seed "$PULSE_SEED" --pulses "$PULSES" >/dev/null \
+            || die "make-fixtures failed"
+        python3 "$BENCH/py/inbox_batches.py" dir --dir "$PULSES_DIR/set/stix" --batch 500 \
+            --collection user_AlienVault --out "$PULSES_DIR/inbox" --meta "$PULSES_DIR/meta.json" \
+            || die "pulse batches failed"
+        echo "$key" >"$PULSES_DIR/params"
+    fi
+    PULSE_BYTES=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["raw_bytes"])' "$PULSES_DIR/meta.json")
+}
+
+# A field of the mirror's run line, e.g. run_field LOG blocks.
+run_field() { grep 'observables were fetched from the source' "$1" | tail -1 | grep -o " $2=[0-9]*" | cut -d= -f2; }
+
+run_mirror_figures() {
+    prepare_pulses
+    local auth; auth=$(basic_auth "$BENCH_USER" "$BENCH_PASSWORD")
+
+    # Upstream: loaded by inbox, served at the OTX-style /taxii/poll alias.
+    local up_data=$WORK/upstream-data up_cfg=$WORK/upstream.toml
+    rm -rf "$up_data"
+    ours_config "$up_cfg" "$up_data" user_AlienVault
+    start_ours "$up_cfg" "$WORK/upstream.log"
+    local up_pid=$OURS_PID up_url=$OURS_URL
+    log "upstream: inbox of $PULSES pulses ($(mb "$PULSE_BYTES") MB)"
+    inbox_all "$up_url/services/inbox" "$auth" "$PULSES_DIR/inbox"
+    local window_begin; window_begin=$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)
+
+    # The mirror: one taxii11 source, one window covering the back-fill.
+    local m_data=$WORK/mirror-data m_cfg=$WORK/mirror.toml
+    rm -rf "$m_data"
+    ours_config "$m_cfg" "$m_data" otx "
+[[source]]
+name = \"bench-upstream\"
+kind = \"taxii11\"
+collection = \"otx\"
+poll_url = \"$up_url/taxii/poll\"
+upstream_collection = \"user_AlienVault\"
+username = \"$BENCH_USER\"
+password_env = \"BENCH_UPSTREAM_PASSWORD\"
+ca_file = \"$CA_CRT\"
+backfill_days = 1.0
+window_days = 1.0
+interval_secs = 86400.0
+"
+    log "mirror: back-fill of $PULSES pulses"
+    export BENCH_UPSTREAM_PASSWORD=$BENCH_PASSWORD
+    start_ours "$m_cfg" "$WORK/mirror.log"
+    local m_pid=$OURS_PID m_url=$OURS_URL
+    wait_for_line "$WORK/mirror.log" 'observables were fetched from the source| ERROR ' "$MIRROR_TIMEOUT" \
+        || die "the mirror did not finish its back-fill in ${MIRROR_TIMEOUT}s"
+    grep -q 'observables were fetched from the source' "$WORK/mirror.log" \
+        || die "the mirror failed: $(grep -iE 'error|warn' "$WORK/mirror.log" | tail -3)"
+    local m_blocks m_ind m_ms m_dup
+    m_blocks=$(run_field "$WORK/mirror.log" blocks)
+    m_ind=$(run_field "$WORK/mirror.log" indicators)
+    m_ms=$(run_field "$WORK/mirror.log" ms)
+    m_dup=$(run_field "$WORK/mirror.log" duplicates)
+    local m_hwm; m_hwm=$(vm_hwm_kb "$m_pid")
+    RESPONSE_TYPE=COUNT_ONLY poll_request_xml otx >"$WORK/count.xml"
+    taxii_post "$m_url/services/poll" "$auth" "$WORK/count.xml" "$WORK/count-reply.xml" >/dev/null
+    local held; held=$(grep -o 'Record_Count[^>]*>[0-9]*' "$WORK/count-reply.xml" | grep -o '[0-9]*$')
+    [ "$held" = "$PULSES" ] || die "the mirror holds ${held:-?} blocks after the back-fill, expected $PULSES"
+    [ "$m_blocks" = "$PULSES" ] || die "the mirror's run line says blocks=$m_blocks, expected $PULSES"
+    stop_ours "$m_pid"
+
+    # cabby: the same poll (same upstream, window of the last day), every block to disk.
+    log "cabby: taxii-poll of the same window to --dest-dir"
+    rm -rf "$WORK/cabby-out"; mkdir -p "$WORK/cabby-out"
+    local host_port=${up_url#https://} t0 cabby_ms
+    t0=$(now_ns)
+    # requests lets REQUESTS_CA_BUNDLE (set system-wide on some machines) override
+    # cabby's --ca-cert, so point it at our CA as well.
+    REQUESTS_CA_BUNDLE=$CA_CRT timeout "$MIRROR_TIMEOUT" "$VENV/bin/taxii-poll" --host 127.0.0.1 --port "${host_port##*:}" --https \
+        --ca-cert "$CA_CRT" --path /taxii/poll -c user_AlienVault \
+        --username "$BENCH_USER" --password "$BENCH_PASSWORD" \
+        --begin "$window_begin" --end "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        --dest-dir "$WORK/cabby-out" >"$WORK/cabby.out" 2>"$WORK/cabby.err" \
+        || die "taxii-poll failed: $(tail -3 "$WORK/cabby.err")"
+    cabby_ms=$(ms_between "$t0" "$(now_ns)")
+    local cabby_files; cabby_files=$(find "$WORK/cabby-out" -type f | wc -l)
+    [ "$cabby_files" = "$PULSES" ] || die "cabby wrote $cabby_files files, expected $PULSES: $(tail -3 "$WORK/cabby.err")"
+    rm -rf "$WORK/cabby-out"
+    stop_ours "$up_pid"
+
+    local S="Mirror back-fill, $PULSES pulses (issue 3)"
+    result "$S" "Pulses/s" "$(per_sec "$m_blocks" "$m_ms")" "$(per_sec "$cabby_files" "$cabby_ms")" "cabby taxii-poll" 1 \
+        "ours: blocks and ms from the mirror's run line ($m_ms ms, duplicates $m_dup); cabby: wall time of taxii-poll ($cabby_ms ms, $cabby_files files)"
+    result "$S" "Indicators/s" "$(per_sec "$m_ind" "$m_ms")" "$(per_sec "$m_ind" "$cabby_ms")" "cabby taxii-poll" 1 \
+        "$m_ind indicators (the mirror's count; cabby carries the same blocks)"
+    result "$S" "Mirror peak RSS, MB" "$((m_hwm / 1024))" - - 0 "VmHWM of the mirroring instance ($(mb "$PULSE_BYTES") MB of pulses)"
+}

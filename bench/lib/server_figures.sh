@@ -1,0 +1,214 @@
+# Server figures: inbox load, store size, startup, full poll (MB/s, peak RSS),
+# small-window polls per second with p99 at several concurrencies; taxii-mirror against
+# OpenTAXII 0.9.3 and (full poll) nginx. Sourced, not executed.
+
+# Generate the inbox batches once per (BLOCKS, SEED, BATCH).
+prepare_blocks() {
+    BLOCKS_DIR=$WORK/blocks
+    local key="$BLOCKS $SEED $BATCH"
+    if [ "$(cat "$BLOCKS_DIR/params" 2>/dev/null)" != "$key" ]; then
+        log "generating $BLOCKS STIX packages (~4 KB each) in inbox batches of $BATCH"
+        rm -rf "$BLOCKS_DIR"
+        python3 "$BENCH/py/inbox_batches.py" gen --count "$BLOCKS" --seed "$SEED" --batch "$BATCH" \
+            --collection bench --out "$BLOCKS_DIR" --meta "$BLOCKS_DIR/meta.json" || die "generation failed"
+        echo "$key" >"$BLOCKS_DIR/params"
+    fi
+    RAW_BYTES=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["raw_bytes"])' "$BLOCKS_DIR/meta.json")
+}
+
+# Post every file of a folder as an inbox message; dies unless each answers SUCCESS.
+# Usage: inbox_all URL AUTH_HEADER DIR. Sets INBOX_MS.
+inbox_all() {
+    local url=$1 auth=$2 dir=$3 f code t0
+    t0=$(now_ns)
+    for f in "$dir"/inbox-*.xml; do
+        read -r code _ < <(taxii_post "$url" "$auth" "$f" "$WORK/inbox-reply.xml")
+        if [ "$code" != 200 ] || ! grep -q 'status_type="SUCCESS"' "$WORK/inbox-reply.xml"; then
+            die "inbox of $f: HTTP $code $(head -c 400 "$WORK/inbox-reply.xml")"
+        fi
+    done
+    INBOX_MS=$(ms_between "$t0" "$(now_ns)")
+}
+
+# Run wrk. Usage: run_wrk URL CONNS WINDOWS_FILE COLLECTION AUTH_VALUE OUTFILE.
+# Sets WRK_RPS, WRK_P99_MS, WRK_BAD (bad responses + socket errors).
+run_wrk() {
+    local url=$1 conns=$2 windows=$3 collection=$4 auth=$5 out=$6 threads=$WRK_THREADS
+    [ "$conns" -lt "$threads" ] && threads=$conns
+    "$WRK" -t "$threads" -c "$conns" -d "${WRK_SECS}s" --timeout 10s --latency \
+        -s "$BENCH/lib/poll.lua" "$url" -- "$windows" "$collection" "$auth" >"$out" 2>&1 \
+        || die "wrk failed: $(tail -5 "$out")"
+    WRK_RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
+    WRK_P99_MS=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.1f", v}' "$out")
+    local socket_errors non2xx
+    socket_errors=$(awk '/Socket errors/ {gsub(",",""); s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+$/) s+=$i; print s}' "$out")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
+    WRK_BAD=$(( $(awk '/^bad_responses/ {print $2}' "$out") + ${socket_errors:-0} + ${non2xx:-0} ))
+    [ -n "$WRK_RPS" ] || die "no wrk result in $out"
+}
+
+# The timestamp labels of every block of a full poll folder, in order.
+labels_of() { cat "$1"/part-*.xml | grep -o 'Timestamp_Label>[^<]*<' | sed 's/^Timestamp_Label>//; s/<$//'; }
+
+# Windows (label[i], label[i+WINDOW]] for NWINDOWS random i. Usage: make_windows LABELS OUT
+make_windows() {
+    python3 - "$1" "$2" "$WINDOW" "$NWINDOWS" <<'EOF'
+import random, sys
+labels = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+k, n = int(sys.argv[3]), int(sys.argv[4])
+rng = random.Random(7)
+with open(sys.argv[2], "w") as out:
+    for _ in range(n):
+        i = rng.randrange(0, len(labels) - k)
+        out.write(f"{labels[i]} {labels[i + k]}\n")
+EOF
+}
+
+# Check that the first window of a windows file returns exactly WINDOW blocks.
+check_window() {
+    local url=$1 auth=$2 windows=$3 name=$4 b e n
+    read -r b e <"$windows"
+    poll_request_xml bench "$b" "$e" >"$WORK/window.xml"
+    taxii_post "$url" "$auth" "$WORK/window.xml" "$WORK/window-reply.xml" >/dev/null
+    n=$(count_blocks "$WORK/window-reply.xml")
+    [ "$n" = "$WINDOW" ] || die "$name: window ($b, $e] gave $n blocks, expected $WINDOW: $(head -c 400 "$WORK/window-reply.xml")"
+}
+
+mb() { python3 -c "import sys; print(f'{int(sys.argv[1]) / 1e6:.1f}')" "$1"; }
+mbps() { python3 -c "import sys; b, ms = float(sys.argv[1]), float(sys.argv[2]); print(f'{b / 1000 / ms:.1f}' if ms > 0 else '-')" "$1" "$2"; }
+per_sec() { python3 -c "import sys; n, ms = float(sys.argv[1]), float(sys.argv[2]); print(f'{n * 1000 / ms:.{int(sys.argv[3])}f}' if ms > 0 else '-')" "$1" "$2" "${3:-0}"; }
+
+run_server_figures() {
+    prepare_blocks
+    local raw_mb; raw_mb=$(mb "$RAW_BYTES")
+    local ours_auth; ours_auth=$(basic_auth "$BENCH_USER" "$BENCH_PASSWORD")
+    local ours_auth_value=${ours_auth#Authorization: }
+
+    # ---- taxii-mirror: load by inbox ----
+    local data=$WORK/ours-data cfg=$WORK/ours.toml
+    rm -rf "$data"
+    ours_config "$cfg" "$data" bench
+    start_ours "$cfg" "$WORK/ours-load.log"
+    log "taxii-mirror: inbox of $BLOCKS blocks ($raw_mb MB) in $(ls "$BLOCKS_DIR"/inbox-*.xml | wc -l) messages"
+    inbox_all "$OURS_URL/services/inbox" "$ours_auth" "$BLOCKS_DIR"
+    local ours_inbox_rate; ours_inbox_rate=$(per_sec "$BLOCKS" "$INBOX_MS")
+    local ours_load_hwm; ours_load_hwm=$(vm_hwm_kb "$OURS_PID")
+    stop_ours "$OURS_PID"
+    local ours_store; ours_store=$(du -sb "$data" | cut -f1)
+
+    # ---- taxii-mirror: restart on the loaded store, full poll, windows ----
+    start_ours "$cfg" "$WORK/ours.log"
+    local ours_startup=$OURS_STARTUP_MS
+    log "taxii-mirror: started on the loaded store in $ours_startup ms; full poll"
+    full_poll "$OURS_URL/services/poll" "$ours_auth" bench "$WORK/poll-ours"
+    local ours_fp_ms=$FP_MS ours_fp_bytes=$FP_BYTES ours_fp_parts=$FP_PARTS
+    local ours_fp_hwm; ours_fp_hwm=$(vm_hwm_kb "$OURS_PID")
+    local ours_fp_blocks; ours_fp_blocks=$(count_blocks_dir "$WORK/poll-ours")
+    [ "$ours_fp_blocks" = "$BLOCKS" ] || die "taxii-mirror full poll returned $ours_fp_blocks blocks, expected $BLOCKS"
+    labels_of "$WORK/poll-ours" >"$WORK/labels-ours.txt"
+    make_windows "$WORK/labels-ours.txt" "$WORK/windows-ours.txt"
+    check_window "$OURS_URL/services/poll" "$ours_auth" "$WORK/windows-ours.txt" taxii-mirror
+    declare -A ours_rps ours_p99 ours_bad
+    local c
+    for c in $WRK_CONNS; do
+        log "taxii-mirror: small-window polls, $c connections, ${WRK_SECS}s"
+        run_wrk "$OURS_URL/services/poll" "$c" "$WORK/windows-ours.txt" bench "$ours_auth_value" "$WORK/wrk-ours-$c.txt"
+        ours_rps[$c]=$WRK_RPS; ours_p99[$c]=$WRK_P99_MS; ours_bad[$c]=$WRK_BAD
+    done
+    local ours_wrk_hwm; ours_wrk_hwm=$(vm_hwm_kb "$OURS_PID")
+    stop_ours "$OURS_PID"
+
+    # ---- OpenTAXII: load by SQL, restart, full poll, windows ----
+    local otdir=$WORK/opentaxii otport; otport=$(free_port)
+    opentaxii_prepare "$otdir" "$otport"
+    log "OpenTAXII: loading $BLOCKS blocks into its sqlite store with SQLAlchemy Core"
+    local t0; t0=$(now_ns)
+    (cd "$BENCH/py" && OPENTAXII_CONFIG=$otdir/opentaxii.yml "$VENV/bin/python" opentaxii_load.py \
+        --db "sqlite:///$otdir/data.db" --collection bench --count "$BLOCKS" --seed "$SEED") \
+        || die "OpenTAXII load failed"
+    local ot_load_ms; ot_load_ms=$(ms_between "$t0" "$(now_ns)")
+    local ot_store; ot_store=$(stat -c %s "$otdir/data.db")
+    start_opentaxii "$otdir" "$otport"
+    local ot_startup=$OT_STARTUP_MS ot_auth="Authorization: Bearer $OT_TOKEN"
+
+    log "OpenTAXII: inbox sample of $OT_INBOX_SAMPLE blocks"
+    rm -rf "$WORK/ot-inbox"
+    python3 "$BENCH/py/inbox_batches.py" gen --count "$OT_INBOX_SAMPLE" --seed $((SEED + 1)) --batch "$BATCH" \
+        --collection bench-inbox --out "$WORK/ot-inbox" --meta "$WORK/ot-inbox/meta.json" 2>/dev/null
+    inbox_all "$OT_URL/services/inbox" "$ot_auth" "$WORK/ot-inbox"
+    local ot_inbox_rate; ot_inbox_rate=$(per_sec "$OT_INBOX_SAMPLE" "$INBOX_MS")
+
+    log "OpenTAXII: full poll"
+    start_rss_sampler "$WORK/rss-ot.txt" $(opentaxii_pids)
+    local sampler=$SAMPLER_PID
+    full_poll "$OT_URL/services/poll" "$ot_auth" bench "$WORK/poll-ot"
+    local ot_fp_ms=$FP_MS ot_fp_bytes=$FP_BYTES ot_fp_parts=$FP_PARTS
+    stop_pid "$sampler" || true
+    local ot_fp_rss; ot_fp_rss=$(rss_sampler_peak_kb "$WORK/rss-ot.txt")
+    local ot_fp_blocks; ot_fp_blocks=$(count_blocks_dir "$WORK/poll-ot")
+    [ "$ot_fp_blocks" = "$BLOCKS" ] || log "warning: OpenTAXII full poll returned $ot_fp_blocks blocks, expected $BLOCKS"
+    rm -rf "$WORK/poll-ot"
+    "$VENV/bin/python" - "$BLOCKS" >"$WORK/labels-ot.txt" <<'EOF'
+import sys, datetime
+base = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+for i in range(int(sys.argv[1])):
+    print((base + datetime.timedelta(microseconds=i * 1000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+EOF
+    make_windows "$WORK/labels-ot.txt" "$WORK/windows-ot.txt"
+    check_window "$OT_URL/services/poll" "$ot_auth" "$WORK/windows-ot.txt" OpenTAXII
+    declare -A ot_rps ot_p99 ot_bad
+    for c in $WRK_CONNS; do
+        log "OpenTAXII: small-window polls, $c connections, ${WRK_SECS}s"
+        run_wrk "$OT_URL/services/poll" "$c" "$WORK/windows-ot.txt" bench "Bearer $OT_TOKEN" "$WORK/wrk-ot-$c.txt"
+        ot_rps[$c]=$WRK_RPS; ot_p99[$c]=$WRK_P99_MS; ot_bad[$c]=$WRK_BAD
+    done
+    stop_pid "$OT_PID" || true
+
+    # ---- nginx: the same bytes as one static file ----
+    local ng_mbps="-"
+    if [ "$WITH_NGINX" = 1 ]; then
+        mkdir -p "$WORK/static"
+        cat "$WORK"/poll-ours/part-*.xml >"$WORK/static/full.xml"
+        local ngport; ngport=$(free_port)
+        start_nginx "$WORK/nginx" "$WORK/static" "$ngport"
+        log "nginx: one static file of $(mb "$(stat -c %s "$WORK/static/full.xml")") MB over HTTPS"
+        local best=0 ms size i
+        for i in 1 2; do
+            t0=$(now_ns)
+            size=$(curl -sS --cacert "$CA_CRT" -o /dev/null -w '%{size_download}' "https://127.0.0.1:$ngport/full.xml")
+            ms=$(ms_between "$t0" "$(now_ns)")
+            [ $((size * 1000 / ms)) -gt "$best" ] && best=$((size * 1000 / ms))
+        done
+        ng_mbps=$(mb "$best")
+        stop_pid "$NGINX_PID" || true
+        rm -f "$WORK/static/full.xml"
+    fi
+    rm -rf "$WORK/poll-ours"
+
+    # ---- figures ----
+    local S="Server, $BLOCKS blocks (issues 2 and 7)"
+    result "$S" "Full poll, MB/s (all $ours_fp_parts parts, HTTPS)" "$(mbps "$ours_fp_bytes" "$ours_fp_ms")" \
+        "$(mbps "$ot_fp_bytes" "$ot_fp_ms")" OpenTAXII 1 \
+        "ours $(mb "$ours_fp_bytes") MB in ${ours_fp_ms} ms; OpenTAXII $(mb "$ot_fp_bytes") MB in ${ot_fp_ms} ms ($ot_fp_parts parts)"
+    result "$S" "Full poll, blocks/s" "$(per_sec "$BLOCKS" "$ours_fp_ms")" "$(per_sec "$ot_fp_blocks" "$ot_fp_ms")" OpenTAXII 1 ""
+    [ "$WITH_NGINX" = 1 ] && result "$S" "Full poll vs static file, MB/s" \
+        "$(mbps "$ours_fp_bytes" "$ours_fp_ms")" "$ng_mbps" nginx 1 \
+        "nginx serving our concatenated parts as one file, best of 2, curl"
+    result "$S" "Peak RSS, MB (start + full poll)" "$((ours_fp_hwm / 1024))" "$((ot_fp_rss / 1024))" OpenTAXII 0 \
+        "ours: VmHWM; OpenTAXII: largest sum of VmRSS, master + $OT_WORKERS workers, sampled every 0.1 s"
+    for c in $WRK_CONNS; do
+        result "$S" "Small-window polls/s, $c connections" "${ours_rps[$c]}" "${ot_rps[$c]}" OpenTAXII 1 \
+            "$WINDOW blocks per poll, ${WRK_SECS}s of wrk; bad responses: ours ${ours_bad[$c]}, OpenTAXII ${ot_bad[$c]}"
+        result "$S" "p99 latency, ms, $c connections" "${ours_p99[$c]}" "${ot_p99[$c]}" OpenTAXII 0 ""
+    done
+    result "$S" "Peak RSS, MB (whole serving run)" "$((ours_wrk_hwm / 1024))" - - 0 "start, full poll and every wrk run"
+    result "$S" "Startup with the loaded store, ms" "$ours_startup" "$ot_startup" OpenTAXII 0 \
+        "exec to first answered Discovery request"
+    result "$S" "Store size / raw bytes" "$(python3 -c "print(f'{$ours_store / $RAW_BYTES:.2f}')")" \
+        "$(python3 -c "print(f'{$ot_store / $RAW_BYTES:.2f}')")" OpenTAXII 0 \
+        "raw $raw_mb MB; ours $(mb "$ours_store") MB (du of data dir), OpenTAXII $(mb "$ot_store") MB (data.db)"
+    result "$S" "Store bytes per block" "$((ours_store / BLOCKS))" "$((ot_store / BLOCKS))" OpenTAXII 0 \
+        "raw $((RAW_BYTES / BLOCKS)) bytes per block"
+    result "$S" "Inbox ingest, blocks/s" "$ours_inbox_rate" "$ot_inbox_rate" OpenTAXII 1 \
+        "batches of $BATCH; ours all $BLOCKS blocks (peak RSS $((ours_load_hwm / 1024)) MB), OpenTAXII a $OT_INBOX_SAMPLE-block sample (the bulk was loaded by SQL in ${ot_load_ms} ms)"
+}
