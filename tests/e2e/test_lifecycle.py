@@ -69,3 +69,25 @@ def test_data_survives_a_restart(pki, password_hash, tmp_path):
         assert count(s2.client(), "inbox") == 3
     finally:
         s2.stop()
+
+
+def test_log_lines_for_served_and_refused_requests(server):
+    import re
+    from builders import poll_request
+    from conftest import PASSWORD
+    from packages import pkg
+    from taxii import Client, check, push
+    esa = server.client()
+    push(esa, "otx-mirror", [pkg(n, "log") for n in range(1, 3)])
+    check(esa.post("/services/poll", poll_request("otx-mirror")), expect="Poll_Response")
+    check(Client(server.base, server.ca, "esa", "wrong-password-for-log").post(
+        "/services/poll", poll_request("otx-mirror")), expect="Status_Message:UNAUTHORIZED")
+    time.sleep(0.3)
+    log = server.log()
+    served = [line for line in log.splitlines() if "INFO" in line and 'user="esa"' in line
+              and "otx-mirror" in line and re.search(r"\bblocks=\d+", line)]
+    assert served, "no info line for a served poll"
+    assert all(re.search(r"\bbytes=\d+", line) and re.search(r"\bms=\d+", line) for line in served)
+    assert any("WARN" in line and "login" in line.lower() for line in log.splitlines()), \
+        "no warning for a refused login"
+    assert PASSWORD not in log and "wrong-password-for-log" not in log, "a password was logged"

@@ -78,6 +78,8 @@ def test_external_entity_is_refused(server, canary):
         f'<!DOCTYPE taxii_11:Inbox_Message [ <!ENTITY leak SYSTEM "file://{path}"> ]>', "&leak;")
     r = refused(server, body, mid)
     assert secret.encode() not in r.raw
+    for p in poll_all(server.client(), "security").parts:
+        assert secret.encode() not in p.raw
 
 
 def test_billion_laughs_is_refused(server):
