@@ -60,22 +60,22 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
         let tls = crate::tls::server_config(&config.listen.cert, &config.listen.key)?;
 
+        // Open the store and create the configured collections, off the async threads.
         let data_dir = config.data_dir.clone();
-        let store = web::block(move || store::Store::open(&data_dir))
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))?
-            .map_err(|source| StartError::Store {
-                path: config.data_dir.display().to_string(),
-                source,
-            })?;
-        for c in &config.collections {
-            store
-                .ensure_collection(&c.name)
-                .map_err(|source| StartError::Store {
-                    path: config.data_dir.display().to_string(),
-                    source,
-                })?;
-        }
+        let names: Vec<String> = config.collections.iter().map(|c| c.name.clone()).collect();
+        let store = web::block(move || {
+            let store = store::Store::open(&data_dir)?;
+            for name in &names {
+                store.ensure_collection(name)?;
+            }
+            Ok::<_, store::StoreError>(store)
+        })
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))?
+        .map_err(|source| StartError::Store {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
 
         let bind = |addr: SocketAddr| {
             TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })

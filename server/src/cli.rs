@@ -100,10 +100,7 @@ pub fn main() -> ExitCode {
         Command::HashPassword => hash_password(),
         Command::Lab(args) => crate::lab::run(args),
         Command::Status { config, data } => match data_dir(config, data) {
-            Ok(dir) => admin_call(&dir, "GET", "/admin/status").map_or_else(fail, |body| {
-                println!("{body}");
-                ExitCode::SUCCESS
-            }),
+            Ok(dir) => status(&dir),
             Err(code) => code,
         },
         Command::PollNow {
@@ -143,6 +140,55 @@ pub fn main() -> ExitCode {
             Err(e) => fail(e.to_string()),
         },
     }
+}
+
+/// Status from the running server, or from the store when the server is stopped.
+fn status(data_dir: &Path) -> ExitCode {
+    let running = admin_call(data_dir, "GET", "/admin/status");
+    let value: serde_json::Value = match running {
+        Ok(body) => serde_json::from_str(&body).unwrap_or_default(),
+        Err(admin_error) => match store::Store::open(data_dir) {
+            Ok(store) => {
+                let sources = mirror::persisted_status(&store).unwrap_or_default();
+                let collections: Vec<serde_json::Value> = store
+                    .collections()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "name": c,
+                            "blocks": store.total(&c).unwrap_or(0),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({ "running": false, "collections": collections, "sources": sources })
+            }
+            Err(e) => {
+                return fail(format!(
+                    "server not reachable ({admin_error}) and store not readable ({e})"
+                ))
+            }
+        },
+    };
+    for c in value["collections"].as_array().into_iter().flatten() {
+        println!(
+            "collection {}: {} blocks",
+            c["name"].as_str().unwrap_or("?"),
+            c["blocks"]
+        );
+    }
+    for s in value["sources"].as_array().into_iter().flatten() {
+        println!("{}", progress_line(s));
+        println!(
+            "  last_success={} next_run={} total_blocks={} total_indicators={} duplicates={}",
+            s["last_success"],
+            s["next_run"],
+            s["total_blocks"],
+            s["total_indicators"],
+            s["total_duplicates"]
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn fail(message: String) -> ExitCode {
@@ -292,8 +338,8 @@ fn progress_line(entry: &serde_json::Value) -> String {
         "{}: state={} windows={}/{} last_run_blocks={} last_run_indicators={} last_error={}",
         get("name"),
         get("state"),
-        get("windows_done"),
-        get("windows_total"),
+        entry["backfill"]["windows_done"],
+        entry["backfill"]["windows_total"],
         get("last_run_blocks"),
         get("last_run_indicators"),
         get("last_error"),

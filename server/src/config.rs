@@ -279,6 +279,7 @@ impl Config {
                 ));
             }
         }
+        mirror::validate_all(&self.sources).map_err(|e| e.to_string())?;
         let p = &self.paths;
         for (key, value) in [
             ("paths.discovery", &p.discovery),
@@ -354,6 +355,17 @@ mod tests {
         cert = "server.crt"
         key = "server.key"
     "#;
+
+    #[test]
+    fn every_deploy_example_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        for name in ["lab.toml", "otx.toml", "production.toml"] {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let config = Config::parse(&text, &path, &dir).unwrap();
+            config.check().unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 
     #[test]
     fn minimal_config_has_defaults() {

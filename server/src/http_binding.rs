@@ -66,9 +66,15 @@ pub async fn serve(
         .unwrap_or(Version::V11);
     check_protocol_header(headers, https, &peer);
 
-    // The body, bounded.
+    // The body, bounded (a declared length over the limit is refused before reading).
     let limit = state.config.limits.max_body_bytes;
-    let body = match read_body(payload, limit).await {
+    let declared = header_str(headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    let body = if declared.is_some_and(|n| n > limit as u64) {
+        Err(BodyError::TooLarge)
+    } else {
+        read_body(payload, limit).await
+    };
+    let body = match body {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
             warn!(
@@ -235,8 +241,10 @@ pub fn protocol(https: bool) -> &'static str {
 fn respond_status(
     version: Version,
     https: bool,
-    status: taxii::status::StatusMessage,
+    mut status: taxii::status::StatusMessage,
 ) -> HttpResponse {
+    // TAXII 1.0 message ids are digits.
+    status.header.message_id = taxii::new_message_id(version);
     respond(
         StatusCode::OK,
         version,

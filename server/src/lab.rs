@@ -69,7 +69,10 @@ async fn run_lab(args: LabArgs) -> Result<(), String> {
     let upstream = App::build(upstream_config(&data, &cert, &key, args.upstream_listen)?)
         .await
         .map_err(|e| format!("upstream: {e}"))?;
-    let loaded = load_fixtures(&upstream.state.store, &fixtures)?;
+    let (st, dir) = (upstream.state.store.clone(), fixtures.clone());
+    let loaded = actix_web::web::block(move || load_fixtures(&st, &dir))
+        .await
+        .map_err(|e| e.to_string())??;
     let upstream_addr = upstream.bound().https;
     info!(fixtures = %fixtures.display(), blocks = loaded, addr = %upstream_addr, "lab upstream loaded");
 
@@ -84,7 +87,10 @@ async fn run_lab(args: LabArgs) -> Result<(), String> {
         let state = app.state.clone();
         actix_web::rt::spawn(async move {
             mirror.wait_first_run().await;
-            let blocks = state.store.total("otx").unwrap_or(0);
+            let st = state.clone();
+            let blocks = actix_web::web::block(move || st.store.total("otx").unwrap_or(0))
+                .await
+                .unwrap_or(0);
             info!(
                 collection = "otx",
                 blocks, "lab ready: first mirror run finished"

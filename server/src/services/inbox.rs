@@ -21,6 +21,15 @@ pub async fn receive(req: &Request, m: InboxMessage) -> Result<Reply, ServiceErr
         .filter(|c| state.auth.may(&req.caller, &c.name, Access::Write))
         .map(|c| c.name.clone())
         .collect();
+    // TAXII 1.0 has no destination: a caller who may write exactly one collection
+    // pushes there.
+    let mut m = m;
+    if req.version == taxii::Version::V10
+        && m.destination_collections.is_empty()
+        && writable.len() == 1
+    {
+        m.destination_collections = writable.clone();
+    }
     if m.destination_collections.is_empty()
         || m.destination_collections
             .iter()

@@ -85,13 +85,16 @@ pub async fn poll(req: &Request, m: PollRequest) -> Result<Reply, ServiceError> 
 
     // The window's end is a snapshot: every later block gets a later label.
     let state = req.state.clone();
-    let snapshot = state.store.snapshot_end();
-    let until = m.inclusive_end.map_or(snapshot, |e| e.min(snapshot));
     let after = m.exclusive_begin;
-
+    let requested_end = m.inclusive_end;
     let st = state.clone();
     let (coll, filter) = (collection.clone(), bindings.clone());
-    let total = blocking(move || count(&st, &coll, after, until, &filter)).await?;
+    let (until, total) = blocking(move || {
+        let snapshot = st.store.snapshot_end();
+        let until = requested_end.map_or(snapshot, |e| e.min(snapshot));
+        Ok((until, count(&st, &coll, after, until, &filter)?))
+    })
+    .await?;
 
     let mut response = PollResponse {
         header: response_header(req),

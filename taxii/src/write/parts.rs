@@ -26,11 +26,10 @@ pub(super) fn extended_headers(x: &mut Xml<'_>, header: &Header) {
 }
 
 pub(super) fn record_count(x: &mut Xml<'_>, rc: RecordCount) {
-    x.open("Record_Count");
-    if rc.partial {
-        x.attr("partial_count", "true");
-    }
-    x.open_done();
+    // Written both ways: some clients read a missing attribute as "unknown".
+    x.open("Record_Count")
+        .attr("partial_count", if rc.partial { "true" } else { "false" })
+        .open_done();
     x.text(&rc.count.to_string());
     x.close("Record_Count");
 }
