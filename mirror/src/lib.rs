@@ -11,7 +11,9 @@
 //! - [`config`]: the `[[source]]` tables ([`SourceConfig`]) and their checks.
 //! - [`status`]: [`SourceStatus`], what `taxii-mirror status` shows; persisted in store meta.
 //! - [`checkpoint`]: per upstream collection, how far it has been read.
-//! - `source`: a source's task: setup, schedule, backoff, fault reactions.
+//! - `source`: a source's task: setup, the run loop, sleeping, shared helpers.
+//! - `schedule`: after a run: status, logs, next run, backoff, window span.
+//! - `upstream`: URLs and credentials, secrets read from the environment.
 //! - `taxii_run` / `poll` / `taxii_client` / `discovery`: the TAXII 1.1 path: windows,
 //!   result parts, one HTTP exchange, finding the poll service.
 //! - `rest`: the OTX DirectConnect path.
@@ -60,10 +62,12 @@ mod http;
 mod ingest;
 mod poll;
 mod rest;
+mod schedule;
 mod source;
 pub mod status;
 mod taxii_client;
 mod taxii_run;
+mod upstream;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -17,8 +17,9 @@ use crate::checkpoint::{checkpoint_key, Checkpoint, CHECKPOINT_NS, REST_CURSOR_N
 use crate::error::{sanitize, SourceError};
 use crate::http::{check_status, decode_utf8, looks_like_html, read_body, send_error};
 use crate::ingest::prepare_pulses;
-use crate::source::{secs_to_us, RunStats, SourceTask, Upstream};
+use crate::source::{secs_to_us, RunStats, SourceTask};
 use crate::taxii_run::stored_indicators;
+use crate::upstream::Upstream;
 
 type RunResult = Result<RunStats, (RunStats, SourceError)>;
 

@@ -1,4 +1,5 @@
-//! One source's task: setup, the run loop, scheduling, status and fault reactions.
+//! One source's task: setup, the run loop, sleeping between runs, and the helpers its runs
+//! share (cancellation, store calls, the HTTP client).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,15 +10,11 @@ use taxii::Timestamp;
 use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn};
 
-use crate::backoff::retry_delay;
-use crate::config::{Secret, SourceConfig, SourceKind};
-use crate::error::{FaultClass, SourceError};
+use crate::config::SourceConfig;
+use crate::error::SourceError;
 use crate::status::{save_status, SourceState, SourceStatus};
 use crate::taxii_client::{Credentials, TaxiiEndpoint};
-
-/// Consecutive failures on the smallest window (or not helped by smaller windows) before
-/// one alert line.
-const ALERT_AFTER: u32 = 5;
+use crate::upstream::Upstream;
 
 /// State shared between a source task and the handle.
 pub(crate) struct Shared {
@@ -41,19 +38,6 @@ impl Shared {
             Err(poisoned) => f(&mut poisoned.into_inner()),
         }
     }
-}
-
-/// What a source talks to, with its secrets resolved from the environment.
-pub(crate) enum Upstream {
-    Taxii {
-        poll_url: Option<reqwest::Url>,
-        discovery_url: Option<reqwest::Url>,
-        credentials: Option<Credentials>,
-    },
-    Rest {
-        base: reqwest::Url,
-        api_key: Secret,
-    },
 }
 
 /// Counts of one run (or one collection of it).
@@ -88,10 +72,10 @@ pub(crate) struct SourceTask {
     pub client: Option<reqwest::Client>,
     /// Current window span per upstream collection, in microseconds (shrinks on failures).
     pub windows: HashMap<String, i64>,
-    failures: u32,
-    stuck_failures: u32,
-    alerted: bool,
-    last_fault: Option<String>,
+    pub(crate) failures: u32,
+    pub(crate) stuck_failures: u32,
+    pub(crate) alerted: bool,
+    pub(crate) last_fault: Option<String>,
 }
 
 impl SourceTask {
@@ -189,7 +173,7 @@ impl SourceTask {
             error!(source = %name, cause = %e, "source disabled: bad configuration");
             return Err(Some(e.to_string()));
         }
-        match resolve_upstream(&self.cfg) {
+        match crate::upstream::resolve_upstream(&self.cfg) {
             Ok(u) => self.upstream = Some(u),
             Err(var) => {
                 warn!(source = %name, "source {name} disabled: {var} not set");
@@ -197,136 +181,6 @@ impl SourceTask {
             }
         }
         Ok(())
-    }
-
-    /// Record a run's result in status and logs; return when to run next (`None`: stop).
-    async fn finish_run(
-        &mut self,
-        result: Result<RunStats, (RunStats, SourceError)>,
-        started: Instant,
-    ) -> Option<Option<Duration>> {
-        let ms = started.elapsed().as_millis() as u64;
-        let now = Timestamp::now().to_string();
-        let (stats, err) = match result {
-            Ok(stats) => (stats, None),
-            Err((stats, e)) => (stats, Some(e)),
-        };
-        self.shared.update(|s| {
-            s.last_run_blocks = stats.blocks;
-            s.last_run_indicators = stats.indicators;
-            s.last_run_duplicates = stats.duplicates;
-            s.last_run_ms = ms;
-        });
-        let Some(e) = err else {
-            self.failures = 0;
-            self.stuck_failures = 0;
-            self.alerted = false;
-            self.last_fault = None;
-            let delay = Duration::from_secs_f64(self.cfg.interval_secs);
-            self.shared.update(|s| {
-                s.state = SourceState::Idle;
-                s.last_success = Some(now.clone());
-                s.consecutive_failures = 0;
-                s.next_run = Some(later(delay));
-            });
-            self.persist().await;
-            return Some(Some(delay));
-        };
-        if matches!(e, SourceError::Cancelled) {
-            self.shared.update(|s| s.state = SourceState::Idle);
-            self.persist().await;
-            return None;
-        }
-
-        self.failures = self.failures.saturating_add(1);
-        let name = self.cfg.name.clone();
-        let fault = fault_kind(&e);
-        let repeated = self.last_fault.as_deref() == Some(fault.as_str());
-        self.last_fault = Some(fault);
-        let (state, delay) = match e.class() {
-            FaultClass::Auth => {
-                if !repeated {
-                    error!(source = %name, cause = %e, "authentication failed; not retrying until restart or poll-now");
-                }
-                (SourceState::AuthFailed, None)
-            }
-            FaultClass::Rejected => {
-                error!(source = %name, cause = %e, "upstream rejected the request; next try at the regular interval");
-                (
-                    SourceState::Failing,
-                    Some(Duration::from_secs_f64(self.cfg.interval_secs)),
-                )
-            }
-            FaultClass::Transient => {
-                let delay = retry_delay(
-                    self.cfg.backoff_initial_secs,
-                    self.cfg.backoff_max_secs,
-                    self.failures,
-                    e.retry_after(),
-                );
-                let severe = matches!(
-                    e,
-                    SourceError::InvalidUtf8 { .. }
-                        | SourceError::Doctype
-                        | SourceError::Content { .. }
-                );
-                if severe && !repeated {
-                    error!(source = %name, cause = %e, retry_in_ms = delay.as_millis() as u64, "upstream response refused, nothing stored");
-                } else {
-                    warn!(source = %name, cause = %e, retry_in_ms = delay.as_millis() as u64, failures = self.failures, "poll failed, nothing stored from that response; will retry");
-                }
-                if self.stuck_failures >= ALERT_AFTER && !self.alerted {
-                    self.alerted = true;
-                    error!(source = %name, cause = %e, failures = self.failures, "ALERT: source keeps failing on its smallest window; backing off at the cap");
-                }
-                (SourceState::Failing, Some(delay))
-            }
-        };
-        self.shared.update(|s| {
-            s.state = state;
-            s.last_error = Some(e.to_string());
-            s.last_error_at = Some(now.clone());
-            s.consecutive_failures = self.failures;
-            s.next_run = delay.map(later);
-        });
-        self.persist().await;
-        Some(delay)
-    }
-
-    /// Count a transient failure against the window it happened on; shrink the window when a
-    /// smaller one could help. Called by the run code.
-    pub fn window_failed(&mut self, upstream: &str, window_us: i64, e: &SourceError) {
-        let min_us = secs_to_us(self.cfg.min_window_secs);
-        if e.class() != FaultClass::Transient || matches!(e, SourceError::Cancelled) {
-            return;
-        }
-        if e.window_related() && window_us > min_us {
-            let smaller = (window_us / 2).max(min_us);
-            self.windows.insert(upstream.to_string(), smaller);
-        } else {
-            self.stuck_failures = self.stuck_failures.saturating_add(1);
-        }
-    }
-
-    /// A window succeeded: let the span grow back toward the configured one.
-    pub fn window_succeeded(&mut self, upstream: &str, window_us: i64) {
-        let full = secs_to_us(self.cfg.window_days * 86_400.0);
-        let grown = window_us.saturating_mul(2).min(full);
-        if grown >= full {
-            self.windows.remove(upstream);
-        } else {
-            self.windows.insert(upstream.to_string(), grown);
-        }
-        self.stuck_failures = 0;
-    }
-
-    /// Current window span of an upstream collection, in microseconds.
-    pub fn window_us(&self, upstream: &str) -> i64 {
-        self.windows
-            .get(upstream)
-            .copied()
-            .unwrap_or_else(|| secs_to_us(self.cfg.window_days * 86_400.0))
-            .max(1)
     }
 
     /// Sleep until the next run (`None`: until poll-now). Returns false on shutdown.
@@ -431,56 +285,6 @@ impl Drop for EndGuard {
     }
 }
 
-/// Resolve URLs and secrets. `Err(var)` names the environment variable that is missing.
-fn resolve_upstream(cfg: &SourceConfig) -> Result<Upstream, String> {
-    let env_secret = |var: &str| -> Result<Secret, String> {
-        match std::env::var(var) {
-            Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
-            _ => Err(var.to_string()),
-        }
-    };
-    let parse = |u: &Option<String>| u.as_deref().and_then(|u| reqwest::Url::parse(u).ok());
-    match cfg.kind {
-        SourceKind::Taxii11 => {
-            let password = match (&cfg.password_env, &cfg.password) {
-                (Some(var), _) => Some(env_secret(var)?),
-                (None, Some(p)) => Some(p.clone()),
-                (None, None) => None,
-            };
-            let credentials = cfg.username.as_ref().map(|u| Credentials {
-                username: Secret::new(u.clone()),
-                password: password.unwrap_or_else(|| Secret::new("")),
-            });
-            Ok(Upstream::Taxii {
-                poll_url: parse(&cfg.poll_url),
-                discovery_url: parse(&cfg.discovery_url),
-                credentials,
-            })
-        }
-        SourceKind::Otx => {
-            let key = env_secret(cfg.api_key_var())?;
-            let poll = cfg
-                .poll_url
-                .clone()
-                .unwrap_or_else(|| format!("{}/taxii/poll", cfg.otx_base()));
-            Ok(Upstream::Taxii {
-                poll_url: reqwest::Url::parse(&poll).ok(),
-                discovery_url: None,
-                credentials: Some(Credentials {
-                    username: key,
-                    password: cfg.password.clone().unwrap_or_else(|| Secret::new("foo")),
-                }),
-            })
-        }
-        SourceKind::OtxRest => {
-            let api_key = env_secret(cfg.api_key_var())?;
-            let base = reqwest::Url::parse(&format!("{}/", cfg.otx_base()))
-                .map_err(|_| "base_url".to_string())?;
-            Ok(Upstream::Rest { base, api_key })
-        }
-    }
-}
-
 /// Resolve when shutdown is signalled; never when the handle is gone (sources keep running).
 pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|v| *v).await.is_err() {
@@ -493,15 +297,4 @@ pub(crate) fn secs_to_us(secs: f64) -> i64 {
     (secs * 1_000_000.0)
         .round()
         .clamp(0.0, i64::MAX as f64 / 2.0) as i64
-}
-
-fn later(d: Duration) -> String {
-    let us = i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 4);
-    Timestamp::from_micros(Timestamp::now().as_micros().saturating_add(us)).to_string()
-}
-
-/// A short name of an error's kind, for "same fault again" log dedupe.
-fn fault_kind(e: &SourceError) -> String {
-    let s = format!("{e:?}");
-    s.split(['(', ' ', '{']).next().unwrap_or("").to_string()
 }

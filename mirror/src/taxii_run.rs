@@ -12,8 +12,9 @@ use crate::checkpoint::{checkpoint_key, Checkpoint, CHECKPOINT_NS};
 use crate::error::SourceError;
 use crate::ingest::prepare_taxii;
 use crate::poll::{next_cursor, poll_window};
-use crate::source::{secs_to_us, RunStats, SourceTask, Upstream};
+use crate::source::{secs_to_us, RunStats, SourceTask};
 use crate::taxii_client::TaxiiEndpoint;
+use crate::upstream::Upstream;
 
 type RunResult = Result<RunStats, (RunStats, SourceError)>;
 
