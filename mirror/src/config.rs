@@ -325,6 +325,11 @@ impl SourceConfig {
                 if self.password.is_some() && self.password_env.is_some() {
                     return Err(bad("password", "give password_env or password, not both"));
                 }
+                if self.username.is_none()
+                    && (self.password.is_some() || self.password_env.is_some())
+                {
+                    return Err(bad("username", "a password needs a username"));
+                }
             }
             SourceKind::Otx => {
                 if self.collections.is_empty() && self.upstream_collection.is_none() {

@@ -222,6 +222,10 @@ fn config_checks_name_the_field() {
         .contains("upstream_collection"));
     c.upstream_collection = Some("x".into());
     c.validate().unwrap();
+    c.password_env = Some("P".into());
+    assert!(c.validate().unwrap_err().to_string().contains("username"));
+    c.username = Some("u".into());
+    c.validate().unwrap();
     c.window_days = -1.0;
     assert!(c
         .validate()
