@@ -152,6 +152,37 @@ fn package_id_of(xml: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn block(binding: &str, version: &str) -> ContentBlock {
+        let content = format!(
+            r#"<stix:STIX_Package xmlns:stix="http://stix.mitre.org/stix-1" xmlns:indicator="http://stix.mitre.org/Indicator-2" xmlns:cybox="http://cybox.mitre.org/cybox-2" xmlns:DomainNameObj="http://cybox.mitre.org/objects#DomainNameObject-1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="t:p" version="{version}"><stix:Indicators><stix:Indicator xsi:type="indicator:IndicatorType" id="t:i"><indicator:Observable id="t:o"><cybox:Object><cybox:Properties xsi:type="DomainNameObj:DomainNameObjectType"><DomainNameObj:Value>a.example.test</DomainNameObj:Value></cybox:Properties></cybox:Object></indicator:Observable></stix:Indicator></stix:Indicators></stix:STIX_Package>"#
+        );
+        ContentBlock {
+            binding: binding.into(),
+            content: content.into_bytes(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn binding_kept_or_inferred_from_the_package() {
+        let blocks = vec![
+            block("urn:example:custom", "1.2"),
+            block("", "1.2"),
+            block(" ", "1.1.1"),
+        ];
+        let p = prepare_taxii("s", blocks, false).unwrap();
+        let bindings: Vec<_> = p.blocks.iter().map(|b| b.binding.as_str()).collect();
+        assert_eq!(
+            bindings,
+            ["urn:example:custom", BINDING_STIX_12, BINDING_STIX_111]
+        );
+        assert_eq!(p.indicators, 3);
+        assert!(p
+            .blocks
+            .iter()
+            .all(|b| b.hash == stix::content_hash(&b.binding, &b.content)));
+    }
+
     #[test]
     fn package_id_from_root() {
         let xml = br#"<stix:STIX_Package xmlns:stix="x" id="alienvault-otx:Package-1" version="1.2"><a id="no"/>"#;
