@@ -107,30 +107,17 @@ discovery_xml() {
 # Content blocks in a TAXII response file (any prefix).
 count_blocks() { grep -o '<[A-Za-z0-9_]*:Content_Block>' "$1" | wc -l; }
 
-# Poll every part of a collection (Poll_Request then Poll_Fulfillment until more is
-# false), each part saved as DIR/part-NNNNN.xml. Sets FP_PARTS, FP_BYTES, FP_MS.
-# Usage: full_poll POLL_URL AUTH_HEADER COLLECTION DIR
+# Poll every part of a collection over one connection (py/full_poll.py), each part saved
+# as DIR/part-NNNNN.xml. Sets FP_PARTS, FP_BYTES, FP_MS.
+# Usage: full_poll BASE_URL AUTHORIZATION_VALUE COLLECTION DIR
 full_poll() {
-    local url=$1 auth=$2 collection=$3 dir=$4 n=1 code size head result_id more t0 t1
-    rm -rf "$dir"; mkdir -p "$dir"
-    poll_request_xml "$collection" >"$dir/request.xml"
-    FP_PARTS=0; FP_BYTES=0
-    t0=$(now_ns)
-    read -r code size < <(taxii_post "$url" "$auth" "$dir/request.xml" "$dir/part-00001.xml")
-    while :; do
-        [ "$code" = 200 ] || die "full poll part $n: HTTP $code ($(head -c 300 "$dir/part-$(printf %05d "$n").xml"))"
-        FP_PARTS=$n; FP_BYTES=$((FP_BYTES + size))
-        head=$(head -c 4096 "$dir/part-$(printf %05d "$n").xml")
-        case "$head" in *Poll_Response*) ;; *) die "full poll part $n: not a Poll_Response: ${head:0:300}" ;; esac
-        more=$(grep -o 'more="[a-z0-9]*"' <<<"$head" | head -1)
-        [ "$more" = 'more="true"' ] || [ "$more" = 'more="1"' ] || break
-        result_id=$(grep -o 'result_id="[^"]*"' <<<"$head" | head -1 | cut -d'"' -f2)
-        n=$((n + 1))
-        poll_fulfillment_xml "$collection" "$result_id" "$n" >"$dir/fulfil.xml"
-        read -r code size < <(taxii_post "$url" "$auth" "$dir/fulfil.xml" "$dir/part-$(printf %05d "$n").xml")
-    done
-    t1=$(now_ns)
-    FP_MS=$(ms_between "$t0" "$t1")
+    local base=$1 auth=$2 collection=$3 dir=$4 hostport json
+    hostport=${base#https://}
+    rm -rf "$dir"
+    json=$(python3 "$BENCH/py/full_poll.py" --host "${hostport%:*}" --port "${hostport##*:}" \
+        --authorization "$auth" --collection "$collection" --cafile "$CA_CRT" --out "$dir") \
+        || die "full poll of $base failed"
+    read -r FP_PARTS FP_BYTES FP_MS < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["parts"], d["bytes"], d["ms"])' "$json")
 }
 
 # Blocks in every part of a full poll folder.

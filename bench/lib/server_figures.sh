@@ -48,7 +48,7 @@ run_wrk() {
 }
 
 # The timestamp labels of every block of a full poll folder, in order.
-labels_of() { cat "$1"/part-*.xml | grep -o 'Timestamp_Label>[^<]*<' | sed 's/^Timestamp_Label>//; s/<$//'; }
+labels_of() { cat "$1"/part-*.xml | grep -o ':Timestamp_Label>[^<][^<]*<' | sed 's/^:Timestamp_Label>//; s/<$//'; }
 
 # Windows (label[i], label[i+WINDOW]] for NWINDOWS random i. Usage: make_windows LABELS OUT
 make_windows() {
@@ -100,7 +100,7 @@ run_server_figures() {
     start_ours "$cfg" "$WORK/ours.log"
     local ours_startup=$OURS_STARTUP_MS
     log "taxii-mirror: started on the loaded store in $ours_startup ms; full poll"
-    full_poll "$OURS_URL/services/poll" "$ours_auth" bench "$WORK/poll-ours"
+    full_poll "$OURS_URL" "$ours_auth_value" bench "$WORK/poll-ours"
     local ours_fp_ms=$FP_MS ours_fp_bytes=$FP_BYTES ours_fp_parts=$FP_PARTS
     local ours_fp_hwm; ours_fp_hwm=$(vm_hwm_kb "$OURS_PID")
     local ours_fp_blocks; ours_fp_blocks=$(count_blocks_dir "$WORK/poll-ours")
@@ -141,7 +141,7 @@ run_server_figures() {
     log "OpenTAXII: full poll"
     start_rss_sampler "$WORK/rss-ot.txt" $(opentaxii_pids)
     local sampler=$SAMPLER_PID
-    full_poll "$OT_URL/services/poll" "$ot_auth" bench "$WORK/poll-ot"
+    full_poll "$OT_URL" "Bearer $OT_TOKEN" bench "$WORK/poll-ot"
     local ot_fp_ms=$FP_MS ot_fp_bytes=$FP_BYTES ot_fp_parts=$FP_PARTS
     stop_pid "$sampler" || true
     local ot_fp_rss; ot_fp_rss=$(rss_sampler_peak_kb "$WORK/rss-ot.txt")

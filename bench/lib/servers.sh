@@ -30,6 +30,26 @@ $extra
 EOF
 }
 
+# Post a Discovery_Request (no credentials) every 10 ms until one gets HTTP 200, for up to
+# SECS seconds; with PID, give up early when that process is gone. PROBE_LAST tells what the
+# last try got.
+wait_for_discovery() {
+    local url=$1 secs=$2 pid=${3:-} deadline code
+    deadline=$(( $(date +%s) + secs ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        code=$(taxii_post "$url/services/discovery" "X-Bench: 1" "$WORK/discovery.xml" /dev/null \
+            2>"$WORK/probe.err" | cut -d' ' -f1) || true
+        [ "$code" = 200 ] && return 0
+        PROBE_LAST="HTTP ${code:-none} $(head -c 200 "$WORK/probe.err")"
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            PROBE_LAST+=" (process $pid exited)"
+            return 1
+        fi
+        sleep 0.01
+    done
+    return 1
+}
+
 # Stop a taxii-mirror instance: TERM, then KILL after OURS_STOP_GRACE seconds. Counts the
 # instances that had to be killed in OURS_KILLED (reported with the results).
 OURS_KILLED=0
@@ -54,13 +74,7 @@ start_ours() {
     addr=$(grep -o 'kind="https" addr=[0-9.:]*' "$logfile" | head -1 | sed 's/.*addr=//')
     OURS_URL="https://$addr"
     discovery_xml >"$WORK/discovery.xml"
-    for i in $(seq 1 500); do
-        read -r code _ < <(taxii_post "$OURS_URL/services/discovery" "X-Bench: 1" \
-            "$WORK/discovery.xml" /dev/null 2>/dev/null || echo "000 0")
-        [ "$code" = 200 ] && break
-        sleep 0.01
-    done
-    [ "$code" = 200 ] || die "taxii-mirror does not answer Discovery: $(tail -5 "$logfile")"
+    wait_for_discovery "$OURS_URL" 60 || die "taxii-mirror does not answer Discovery (last try: $PROBE_LAST): $(tail -5 "$logfile")"
     OURS_STARTUP_MS=$(ms_between "$t0" "$(now_ns)")
 }
 
@@ -165,14 +179,8 @@ start_opentaxii() {
     track "$OT_PID"
     OT_URL="https://127.0.0.1:$port"
     discovery_xml >"$WORK/discovery.xml"
-    for i in $(seq 1 3000); do
-        read -r code _ < <(taxii_post "$OT_URL/services/discovery" "X-Bench: 1" \
-            "$WORK/discovery.xml" /dev/null 2>/dev/null || echo "000 0")
-        [ "$code" = 200 ] && break
-        kill -0 "$OT_PID" 2>/dev/null || die "gunicorn exited: $(tail -5 "$dir/gunicorn.log")"
-        sleep 0.01
-    done
-    [ "$code" = 200 ] || die "OpenTAXII does not answer Discovery: $(tail -5 "$dir/gunicorn.log")"
+    wait_for_discovery "$OT_URL" 120 "$OT_PID" \
+        || die "OpenTAXII does not answer Discovery (last try: $PROBE_LAST): $(tail -5 "$dir/gunicorn.log")"
     OT_STARTUP_MS=$(ms_between "$t0" "$(now_ns)")
     # JWT: OpenTAXII's cheap per-request auth (its Basic auth runs a 260,000-round
     # PBKDF2 on every request).
