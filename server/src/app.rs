@@ -182,16 +182,16 @@ impl App {
             None => None,
         };
 
-        let result = match admin {
-            Some(admin_srv) => {
-                let admin_handle = admin_srv.handle();
-                let r = main.await;
-                admin_handle.stop(true).await;
-                let _ = admin_srv.await;
-                r
-            }
-            None => main.await,
-        };
+        // A server runs only while its future is polled: the admin one on its own task.
+        let admin = admin.map(|srv| {
+            let handle = srv.handle();
+            (handle, actix_web::rt::spawn(srv))
+        });
+        let result = main.await;
+        if let Some((handle, task)) = admin {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         if let Some(m) = &state.mirror {
             m.shutdown().await;
         }
