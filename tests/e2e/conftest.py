@@ -23,7 +23,7 @@ from taxii import Client  # noqa: E402
 REPO = HERE.parent.parent
 PASSWORD = "correct horse 7"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-LISTEN = re.compile(r'listening kind="?(\w+)"? addr=(\S+)')
+LISTEN = re.compile(r'listening[^\n]*? kind="?(\w+)"? addr=(\S+)')
 
 # Collections of the shared server: each test area works in its own.
 COLLECTIONS = {
@@ -138,7 +138,10 @@ class Server:
                                      stdout=self.log_file, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while "https" not in self.addrs:
+        text = self.config.read_text()
+        needed = {"https"} | ({"http"} if "\nhttp = " in text else set()) | (
+            {"admin"} if "[admin]\nlisten" in text else set())
+        while not needed <= set(self.addrs):
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited {self.proc.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:

@@ -28,13 +28,24 @@ def test_serve_refuses_a_bad_config_with_exit_64(pki, password_hash, tmp_path):
     assert r.returncode == 64
 
 
-def test_certificate_names_are_verified(pki):
-    # the certificate made by make-cert is for localhost and 127.0.0.1 and chains to ca.crt
-    out = subprocess.run(["openssl", "verify", "-CAfile", pki["ca"], pki["cert"]],
-                         capture_output=True, text=True)
-    if out.returncode == 127:
-        return
-    assert out.returncode == 0, out.stdout + out.stderr
+def test_certificate_is_valid_for_localhost_and_127_0_0_1_only(server):
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=server.ca)
+
+    def handshake(name):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            with ctx.wrap_socket(sock, server_hostname=name) as tls:
+                return tls.version()
+
+    assert handshake("localhost")
+    assert handshake("127.0.0.1")
+    try:
+        handshake("other.example.test")
+    except ssl.SSLCertVerificationError:
+        pass
+    else:
+        raise AssertionError("certificate accepted for a name it was not made for")
 
 
 def test_sigterm_stops_the_server_gracefully(pki, password_hash, tmp_path):

@@ -26,6 +26,7 @@ def small(make_server):
         limits={"max_text_bytes": MiB, "max_body_bytes": 12 * MiB,
                 "max_bytes_per_part": MiB, "max_blocks_per_part": 1000},
         paths={"single_endpoint": False, "otx_aliases": False},
+        http=True,
     )
 
 
@@ -117,3 +118,15 @@ def test_large_inbox_is_accepted(server):
     push(esa, "security", [pkg(n, "bulk") for n in range(1, 2001)])
     assert time.monotonic() - started < 30
     assert server.alive()
+
+
+def test_plain_http_listener_speaks_http_protocol(small):
+    from conftest import PASSWORD
+    from taxii import Client
+    base = f"http://{small.addrs['http']}"
+    c = Client(base, small.ca, "esa", PASSWORD)
+    r = check(c.post("/services/discovery", discovery_request()), https=False, expect="Discovery_Response")
+    for si in r.findall("Service_Instance"):
+        assert si.findtext(q("Protocol_Binding")) == "urn:taxii.mitre.org:protocol:http:1.0"
+        assert si.findtext(q("Address")).startswith(base + "/")
+    check(c.post("/services/poll", poll_request("big")), https=False, expect="Poll_Response")
