@@ -3,7 +3,8 @@ Poll_Fulfillment for parts 2, 3, ... until a response has more="false".
 
 The connection is kept open between parts when the server allows it (a server that
 closes it costs a new TLS handshake per part, which is counted: clients pay it too).
-Each response body is written to OUT/part-NNNNN.xml. Prints one JSON line:
+Each response body is written to OUT/part-NNNNN.xml. With --get PATH it instead GETs one
+static file with the very same reading loop (the nginx comparison). Prints one JSON line:
 {"parts": N, "bytes": B, "ms": T}, where T is the wall time of the whole loop.
 """
 
@@ -42,16 +43,32 @@ def request(collection, result_id=None, part=None):
             f'result_part_number="{part}"/>').encode()
 
 
+def save(resp, path):
+    """Stream a response body to a file; returns its first 4 KB and its size."""
+    head, size = b"", 0
+    with open(path, "wb") as f:
+        while True:
+            chunk = resp.read(1 << 20)
+            if not chunk:
+                break
+            if len(head) < 4096:
+                head += chunk[:4096]
+            size += len(chunk)
+            f.write(chunk)
+    return head, size
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/services/poll")
-    p.add_argument("--authorization", required=True, help="value of the Authorization header")
-    p.add_argument("--collection", required=True)
+    p.add_argument("--authorization", default="", help="value of the Authorization header")
+    p.add_argument("--collection", default="")
     p.add_argument("--cafile", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--max-parts", type=int, default=100000)
+    p.add_argument("--get", help="GET this path once instead of polling")
     p.add_argument("--timeout", type=float, default=600)
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -61,21 +78,22 @@ def main():
     headers = dict(HEADERS, Authorization=args.authorization)
     total, part, result_id = 0, 1, None
     started = time.monotonic()
+    if args.get:
+        conn.request("GET", args.get)
+        resp = conn.getresponse()
+        if resp.status != 200:
+            sys.exit(f"GET {args.get}: HTTP {resp.status}")
+        _, total = save(resp, os.path.join(args.out, "part-00001.xml"))
+        print(json.dumps({"parts": 1, "bytes": total,
+                          "ms": int((time.monotonic() - started) * 1000)}))
+        return
     while True:
         conn.request("POST", args.path, body=request(args.collection, result_id, part), headers=headers)
         resp = conn.getresponse()
         if resp.status != 200:
             sys.exit(f"part {part}: HTTP {resp.status}: {resp.read(300)!r}")
-        head = b""
-        with open(os.path.join(args.out, f"part-{part:05d}.xml"), "wb") as f:
-            while True:
-                chunk = resp.read(1 << 20)
-                if not chunk:
-                    break
-                if len(head) < 4096:
-                    head += chunk[:4096]
-                total += len(chunk)
-                f.write(chunk)
+        head, size = save(resp, os.path.join(args.out, f"part-{part:05d}.xml"))
+        total += size
         root = head[:head.find(b">") + 1]
         if b"Poll_Response" not in root:
             sys.exit(f"part {part}: not a Poll_Response: {head[:300]!r}")
