@@ -65,13 +65,17 @@ enum Command {
         dir: PathBuf,
         #[arg(long, default_value = "taxii-mirror private CA")]
         name: String,
+        /// Replace an existing CA (every certificate it signed stops verifying).
+        #[arg(long)]
+        force: bool,
     },
     /// Make a server certificate for host names / IPs, signed by the CA in --ca-dir.
     MakeCert {
         #[arg(long, default_value = "certs")]
         ca_dir: PathBuf,
-        #[arg(long, default_value = "taxii-mirror private CA")]
-        ca_name: String,
+        /// Name of the CA (default: the one recorded by make-ca in the CA folder).
+        #[arg(long)]
+        ca_name: Option<String>,
         /// Output path without extension: writes <out>.crt and <out>.key.
         #[arg(long, default_value = "certs/server")]
         out: PathBuf,
@@ -87,8 +91,8 @@ pub fn main() -> ExitCode {
     logging::init(cli.log_format);
     match cli.command {
         Command::Serve { config } => serve(&config),
-        Command::CheckConfig { config } => match Config::load(&config) {
-            Ok(_) => {
+        Command::CheckConfig { config } => match check_config(&config) {
+            Ok(()) => {
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
@@ -112,7 +116,7 @@ pub fn main() -> ExitCode {
             Ok(dir) => poll_now(&dir, &source, no_wait),
             Err(code) => code,
         },
-        Command::MakeCa { dir, name } => match crate::certs::make_ca(&dir, &name) {
+        Command::MakeCa { dir, name, force } => match crate::certs::make_ca(&dir, &name, force) {
             Ok((crt, key)) => {
                 println!(
                     "CA certificate: {}\nCA key:         {}",
@@ -128,12 +132,13 @@ pub fn main() -> ExitCode {
             ca_name,
             out,
             hosts,
-        } => match crate::certs::make_server_cert(&ca_dir, &ca_name, &hosts, &out) {
+        } => match crate::certs::make_server_cert(&ca_dir, ca_name.as_deref(), &hosts, &out) {
             Ok((crt, key)) => {
                 println!(
-                    "certificate: {}\nkey:         {}",
+                    "certificate: {}\nkey:         {}\nvalid until: {}",
                     crt.display(),
-                    key.display()
+                    key.display(),
+                    crate::certs::server_not_after_text()
                 );
                 ExitCode::SUCCESS
             }
@@ -147,6 +152,12 @@ fn status(data_dir: &Path) -> ExitCode {
     let running = admin_call(data_dir, "GET", "/admin/status");
     let value: serde_json::Value = match running {
         Ok(body) => serde_json::from_str(&body).unwrap_or_default(),
+        Err(admin_error) if !data_dir.join("FORMAT").exists() => {
+            return fail(format!(
+                "no taxii-mirror store at {} (and no running server: {admin_error})",
+                data_dir.display()
+            ))
+        }
         Err(admin_error) => match store::Store::open(data_dir) {
             Ok(store) => {
                 let sources = mirror::persisted_status(&store).unwrap_or_default();
@@ -170,6 +181,11 @@ fn status(data_dir: &Path) -> ExitCode {
             }
         },
     };
+    if value["running"] == serde_json::Value::Bool(false) {
+        println!("server: not running (figures from the store)");
+    } else {
+        println!("server: running");
+    }
     for c in value["collections"].as_array().into_iter().flatten() {
         println!(
             "collection {}: {} blocks",
@@ -189,6 +205,14 @@ fn status(data_dir: &Path) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// A config is good when it parses, passes its checks and its certificate and key load.
+fn check_config(path: &Path) -> Result<(), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    crate::tls::server_config(&config.listen.cert, &config.listen.key)
+        .map(|_| ())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn fail(message: String) -> ExitCode {

@@ -91,10 +91,20 @@ async fn run_lab(args: LabArgs) -> Result<(), String> {
             let blocks = actix_web::web::block(move || st.store.total("otx").unwrap_or(0))
                 .await
                 .unwrap_or(0);
-            info!(
-                collection = "otx",
-                blocks, "lab ready: first mirror run finished"
-            );
+            let failed: Vec<String> = mirror
+                .status()
+                .into_iter()
+                .filter(|s| s.last_success.is_none())
+                .map(|s| format!("{}: {}", s.name, s.last_error.unwrap_or_default()))
+                .collect();
+            if failed.is_empty() {
+                info!(
+                    collection = "otx",
+                    blocks, "lab ready: first mirror run finished"
+                );
+            } else {
+                error!(collection = "otx", blocks, failed = ?failed, "lab not ready: the first mirror run failed");
+            }
         });
     }
 
@@ -121,16 +131,19 @@ fn ensure_certs(dir: &Path, args: &LabArgs) -> Result<(PathBuf, PathBuf, PathBuf
     }
     hosts.extend(args.hosts.iter().cloned());
     let ca = dir.join("ca.crt");
-    if !ca.exists() {
-        crate::certs::make_ca(dir, CA_NAME).map_err(|e| e.to_string())?;
+    let mut new_ca = false;
+    if !ca.exists() || !dir.join("ca.key").exists() {
+        crate::certs::make_ca(dir, CA_NAME, true).map_err(|e| e.to_string())?;
         info!(ca = %ca.display(), "lab CA created");
+        new_ca = true;
     }
     let hosts_file = dir.join("server.hosts");
     let wanted = hosts.join("\n");
     let current = std::fs::read_to_string(&hosts_file).unwrap_or_default();
     let server = dir.join("server");
-    if current != wanted || !server.with_extension("crt").exists() {
-        crate::certs::make_server_cert(dir, CA_NAME, &hosts, &server).map_err(|e| e.to_string())?;
+    if new_ca || current != wanted || !server.with_extension("crt").exists() {
+        crate::certs::make_server_cert(dir, Some(CA_NAME), &hosts, &server)
+            .map_err(|e| e.to_string())?;
         std::fs::write(&hosts_file, &wanted).map_err(|e| e.to_string())?;
         info!(hosts = %hosts.join(","), "lab server certificate created");
     }
@@ -285,7 +298,9 @@ fn print_instructions(
          \x20 unset REQUESTS_CA_BUNDLE CURL_CA_BUNDLE\n\
          \x20 taxii-poll --path https://{host}:{port}{poll} -c otx --username esa --password '{password}' --ca-cert {ca}\n\
          \n\
-         OTX-like upstream: https://{upstream}/taxii/discovery (API key {key})\n",
+         OTX-like upstream: https://{upstream}/taxii/discovery (API key {key} as user name, password otx)\n\
+         Status: taxii-mirror status --data {data}    Poll now: taxii-mirror poll-now otx --data {data}\n",
+        data = app.state.config.data_dir.display(),
         port = addr.port(),
         poll = paths.poll,
         ca = ca.display(),

@@ -68,6 +68,9 @@ impl Stats {
 
 // === impl Store ===
 
+/// Bytes of pages sled keeps in memory.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 impl Store {
     /// Open or create the store in `dir`.
     ///
@@ -80,7 +83,12 @@ impl Store {
 
     pub(crate) fn open_with_clock(dir: &Path, now: Clock) -> Result<Store, StoreError> {
         let db_path = format::prepare_dir(dir)?;
-        let db = sled::Config::new().path(db_path).open()?;
+        // sled caches up to 1 GiB of pages by default; polls stream from the page cache of
+        // the OS anyway, so a small cache keeps the server's memory flat as the store grows.
+        let db = sled::Config::new()
+            .path(db_path)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
         let tree = db.open_tree("store")?;
         let floor = initial_floor(&tree)?;
         let persisted_end = read_i64(&tree, keys::G_SNAPSHOT_END)?.unwrap_or(i64::MIN);

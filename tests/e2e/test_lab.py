@@ -73,7 +73,7 @@ class Lab:
             assert m, f"lab output lacks {label}:\n{text}"
             return m.group(1)
 
-        up = re.search(r"OTX-like upstream: (https://127\.0\.0\.1:\d+)/taxii/discovery \(API key (\S+)\)", text)
+        up = re.search(r"OTX-like upstream: (https://127\.0\.0\.1:\d+)/taxii/discovery \(API key (\S+?)[ )]", text)
         assert up, text
         return types.SimpleNamespace(port=int(field("Port")), password=field("Password"),
                                      ca=field("CA certificate"), poll_path=field("Polling Path"),

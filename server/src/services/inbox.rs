@@ -48,6 +48,14 @@ pub async fn receive(req: &Request, m: InboxMessage) -> Result<Reply, ServiceErr
         if !taxii::SUPPORTED_BINDINGS.contains(&binding.as_str()) {
             return Err(ServiceError::UnsupportedContent);
         }
+        let text = String::from_utf8_lossy(&block.content);
+        let text = text.trim_start();
+        if !(text.starts_with('<') || text.starts_with("&lt;")) {
+            return Err(ServiceError::BadMessage(format!(
+                "content block {}: content is not XML (a STIX package is expected)",
+                i + 1
+            )));
+        }
         let summary = stix::summarize(&block.content, &block.ns_context)
             .map_err(|e| ServiceError::BadMessage(format!("content block {}: {e}", i + 1)))?;
         blocks.push(store::NewBlock {
