@@ -86,8 +86,15 @@ impl App {
             }
         })?;
 
+        // Accepted connections inherit TCP_NODELAY from the listener: a response's last
+        // small write (the end of a chunked body) must not wait for the client's delayed ACK.
         let bind = |addr: SocketAddr| {
-            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })
+            let listener =
+                TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+            socket2::SockRef::from(&listener)
+                .set_tcp_nodelay(true)
+                .map_err(|source| StartError::Bind { addr, source })?;
+            Ok::<_, StartError>(listener)
         };
         let https = bind(config.listen.https)?;
         let http = config.listen.http.map(bind).transpose()?;
