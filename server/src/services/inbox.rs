@@ -71,6 +71,9 @@ pub async fn receive(req: &Request, m: InboxMessage) -> Result<Reply, ServiceErr
         });
     }
 
+    // TODO(server): a message naming several destinations is one store batch per
+    // collection; a store failure between two of them leaves the first stored. Every
+    // check that can refuse the message runs before the first write.
     let destinations = m.destination_collections.clone();
     let st = state.clone();
     let (stored, duplicates) = blocking(move || {
