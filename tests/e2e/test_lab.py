@@ -147,13 +147,20 @@ def test_backfill_receives_exactly_the_fixture_totals(poller, seen):
     seen.update(ids)
 
 
-def test_cabby_polls_every_pulse(lab):
+def test_cabby_polls_every_pulse(lab, tmp_path):
+    """cabby receives every pulse, and exactly the fixture's totals per indicator type."""
     from test_cabby import cabby, polled
     info = lab.info()
     out, err = cabby("taxii-poll", "--path", f"https://127.0.0.1:{info.port}{info.poll_path}",
-                     "-c", info.collection, server=types.SimpleNamespace(ca=info.ca),
+                     "-c", info.collection, "--dest-dir", str(tmp_path),
+                     server=types.SimpleNamespace(ca=info.ca),
                      user=info.user, password=PASSWORD)
-    assert polled(err) == manifest(FIXTURES)["pulses"]
+    m = manifest(FIXTURES)
+    files = sorted(p for p in tmp_path.iterdir() if p.is_file())
+    assert len(files) == m["pulses"], (out[-500:], err[-500:])
+    packages = [etree.fromstring(f.read_bytes()) for f in files]
+    assert len(set(ids_of(packages))) == m["pulses"]
+    assert dict(totals(packages)) == m["observables"]
 
 
 def test_second_incremental_poll_gets_nothing_new(poller):
