@@ -207,6 +207,7 @@ impl App {
         if let Some((handle, task)) = admin {
             handle.stop(true).await;
             let _ = task.await;
+            let _ = std::fs::remove_file(state.config.data_dir.join(admin::ADDR_FILE));
         }
         if let Some(m) = &state.mirror {
             m.shutdown().await;
@@ -251,7 +252,12 @@ fn routes(cfg: &mut web::ServiceConfig, data: &web::Data<State>) {
     cfg.default_service(web::to(not_found));
 }
 
-async fn not_found() -> HttpResponse {
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    tracing::warn!(path = req.path(), method = %req.method(), peer, "refused: no TAXII service at this path");
     HttpResponse::NotFound()
         .content_type("text/plain")
         .body("no TAXII service at this path\n")
