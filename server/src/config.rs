@@ -189,7 +189,10 @@ impl Config {
         let config = Config::parse(&text, path, base)?;
         config.check().map_err(|message| ConfigError::Invalid {
             path: path.to_path_buf(),
-            message,
+            message: match line_of(&text, &message) {
+                Some(line) => format!("line {line}: {message}"),
+                None => message,
+            },
         })?;
         Ok(config)
     }
@@ -323,6 +326,18 @@ impl Config {
     }
 }
 
+/// The line of the file where a check failed: the first line holding the most specific
+/// quoted value the message names (the last one quoted, e.g. an undeclared user).
+fn line_of(text: &str, message: &str) -> Option<usize> {
+    let quoted: Vec<&str> = message.split('"').skip(1).step_by(2).collect();
+    quoted.iter().rev().find_map(|value| {
+        let needle = format!("\"{value}\"");
+        text.lines()
+            .position(|l| l.contains(&needle))
+            .map(|i| i + 1)
+    })
+}
+
 /// A TOML error with its line and column.
 fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     match err.span() {
@@ -389,6 +404,13 @@ mod tests {
         let text = format!("{BASE}\n[[collection]]\nname = \"otx\"\nread = [\"esa\"]\n");
         let err = parse(&text).unwrap_err();
         assert!(err.contains("\"esa\""), "{err}");
+    }
+
+    #[test]
+    fn a_failed_check_names_its_line() {
+        let text = format!("{BASE}\n[[collection]]\nname = \"otx\"\nread = [\"carol\"]\n");
+        let message = parse(&text).unwrap_err();
+        assert_eq!(line_of(&text, &message), Some(10), "{message}");
     }
 
     #[test]
