@@ -213,7 +213,7 @@ def test_sigkill_during_backfill_loses_and_duplicates_nothing(binary, tmp_path):
     random short delays; after a restart the collection must hold every pulse once."""
     lab = Lab(tmp_path / "killed")
     rng = random.Random()
-    delays = [round(rng.uniform(0.0, 0.4), 3) for _ in range(3)]
+    delays = [round(rng.uniform(0.0, 0.1), 3) for _ in range(3)]
     landed = []
     served = r'served poll user="lab-otx-key"[^\n]*blocks=[1-9]'
     try:
