@@ -171,15 +171,7 @@ impl SourceTask {
                 repaired: 0,
                 windows: 1,
             };
-            stats.add(&page_stats);
-            self.shared.update(|s| {
-                s.backfill.windows_done += 1;
-                s.backfill.windows_total = s.backfill.windows_total.max(s.backfill.windows_done);
-                s.total_blocks += page_stats.blocks;
-                s.total_indicators += page_stats.indicators;
-                s.total_duplicates += page_stats.duplicates;
-                s.total_no_indicators += page_stats.no_indicators;
-            });
+            self.count_window(&mut stats, page_stats);
             self.window_succeeded("", 0);
 
             match next {

@@ -79,6 +79,21 @@ pub(crate) struct SourceTask {
 }
 
 impl SourceTask {
+    /// Count one committed window (or REST page) into the run's totals and the source's
+    /// status.
+    pub(crate) fn count_window(&self, stats: &mut RunStats, window: RunStats) {
+        stats.add(&window);
+        self.shared.update(|s| {
+            s.backfill.windows_done += 1;
+            s.backfill.windows_total = s.backfill.windows_total.max(s.backfill.windows_done);
+            s.total_blocks += window.blocks;
+            s.total_indicators += window.indicators;
+            s.total_duplicates += window.duplicates;
+            s.total_no_indicators += window.no_indicators;
+            s.total_repaired += window.repaired;
+        });
+    }
+
     pub fn new(
         cfg: SourceConfig,
         store: Store,

@@ -191,16 +191,7 @@ impl SourceTask {
                 repaired: rep,
                 windows: 1,
             };
-            stats.add(&window_stats);
-            self.shared.update(|s| {
-                s.backfill.windows_done += 1;
-                s.backfill.windows_total = s.backfill.windows_total.max(s.backfill.windows_done);
-                s.total_blocks += window_stats.blocks;
-                s.total_indicators += window_stats.indicators;
-                s.total_duplicates += window_stats.duplicates;
-                s.total_no_indicators += window_stats.no_indicators;
-                s.total_repaired += window_stats.repaired;
-            });
+            self.count_window(&mut stats, window_stats);
             debug!(source = %name, upstream = %upstream, begin = %cursor, end = %end, parts,
                 blocks = outcome.stored, duplicates = outcome.duplicates, checkpoint = %next.cursor,
                 "window committed");
