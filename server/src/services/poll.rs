@@ -295,6 +295,10 @@ fn count(
 }
 
 /// Find where a part that starts after `after` ends, and whether more follows.
+///
+/// TODO(server): this reads the part's blocks once before `stream_part` reads them again
+/// (the head carries `more`, so the end must be known first); a store read that yields
+/// labels and sizes without the content would halve the work of a new part.
 fn plan_part(
     state: &State,
     collection: &str,
