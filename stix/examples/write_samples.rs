@@ -79,6 +79,7 @@ fn spec(version: StixVersion) -> PackageSpec {
                 observable_title: Some(format!("{} - {}", value.kind, value.value)),
                 value,
                 cidr_range,
+                valid_until: (i % 2 == 0).then(|| stamp.clone()),
             })
             .collect(),
     }

@@ -100,6 +100,9 @@ pub struct IndicatorSpec {
     /// `InclusiveBetween` range on an `ipv4-addr`/`ipv6-addr` address. `None` writes the
     /// CIDR text with `category="cidr"`.
     pub cidr_range: Option<(String, String)>,
+    /// `indicator:Valid_Time_Position/End_Time`: when the indicator stops being valid
+    /// (`xs:dateTime`, with zone). `None` writes no valid time.
+    pub valid_until: Option<String>,
 }
 
 /// Namespace declarations of every package we write, in a fixed order.
@@ -198,6 +201,11 @@ fn write_indicator(out: &mut XmlOut, spec: &IndicatorSpec) {
     }
     if let Some(description) = &spec.description {
         out.leaf("indicator:Description", &[], description);
+    }
+    if let Some(until) = &spec.valid_until {
+        out.open("indicator:Valid_Time_Position", &[]);
+        out.leaf("indicator:End_Time", &[], until);
+        out.close("indicator:Valid_Time_Position");
     }
     out.open("indicator:Observable", &[("id", &spec.observable_id)]);
     if let Some(title) = &spec.observable_title {

@@ -5,7 +5,10 @@
 //! - [`summarize()`]: one streaming, namespace-aware pass over a content block that yields the
 //!   package identity and every mapped CybOX observable value ([`PackageSummary`]).
 //! - [`classify`]: value rules shared by reading and writing (address kinds, hashes, CIDR).
+//! - [`detect`]: the kind of a bare value (imports, look-ups) and the canonical spelling
+//!   indexes key on.
 //! - [`build`]: writes a schema-valid `STIX_Package` from a [`build::PackageSpec`].
+//! - [`list`]: a team's list of values as STIX 1.2 packages.
 //! - [`otx`]: the OTX DirectConnect JSON model and the pulse → STIX 1.2 mapping.
 //! - [`ns`]: the namespace URIs we match on and declare.
 //! - [`content_hash`]: the dedupe key of a stored block.
@@ -13,7 +16,9 @@
 
 pub mod build;
 pub mod classify;
+pub mod detect;
 mod error;
+pub mod list;
 pub mod ns;
 pub mod otx;
 mod summarize;
@@ -111,6 +116,25 @@ impl Indicator {
             value: value.into(),
         }
     }
+}
+
+/// The `(kind, canonical value)` pairs an indicator index keys a block on, without repeats,
+/// in first-seen order. A value with no canonical form is kept trimmed as written.
+pub fn index_entries(indicators: &[Indicator]) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::with_capacity(indicators.len());
+    let mut out = Vec::with_capacity(indicators.len());
+    for i in indicators {
+        let value =
+            detect::canonical(i.kind, &i.value).unwrap_or_else(|| i.value.trim().to_owned());
+        if value.is_empty() {
+            continue;
+        }
+        let entry = (i.kind.as_str().to_owned(), value);
+        if seen.insert(entry.clone()) {
+            out.push(entry);
+        }
+    }
+    out
 }
 
 /// Dedupe key of a content block: SHA-256 over the binding id, a 0 byte, and the content bytes.

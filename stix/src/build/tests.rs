@@ -47,6 +47,7 @@ pub(crate) fn sample_spec(version: StixVersion) -> PackageSpec {
             observable_title: Some(format!("{} - {}", value.kind, value.value)),
             value,
             cidr_range,
+            valid_until: (i % 2 == 0).then(|| "2027-01-02T03:04:05.000000Z".into()),
         })
         .collect();
     PackageSpec {

@@ -189,6 +189,7 @@ fn indicator_spec(
         observable_title: Some(format!("{} - {}", otx.r#type.trim(), value.value)),
         value: value.clone(),
         cidr_range,
+        valid_until: None,
     }
 }
 
