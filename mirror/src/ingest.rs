@@ -75,6 +75,8 @@ pub(crate) fn prepare_taxii(
             package_id: summary.id,
             indicators,
             source: Some(source.to_string()),
+            title: summary.title,
+            indicator_values: stix::index_entries(&summary.observables),
         });
     }
     Ok(out)
@@ -130,6 +132,8 @@ pub(crate) fn prepare_pulses(
             package_id,
             indicators,
             source: Some(source.to_string()),
+            title: Some(pulse.name.clone()),
+            indicator_values: stix::index_entries(&mapped.emitted),
         });
     }
     (out, counts)

@@ -1,4 +1,5 @@
-//! The admin listener: health, mirror status and poll-now, on loopback by default.
+//! The admin listener: health, mirror status, poll-now, imports and look-ups, on loopback
+//! by default.
 //!
 //! Admin calls other than `/healthz` carry `Authorization: Bearer <token>`, where the token
 //! is written to `<data_dir>/admin.token` (mode 0600) at start-up, so only someone who can
@@ -49,6 +50,9 @@ pub fn write_token(data_dir: &Path) -> std::io::Result<String> {
 
 struct Token(String);
 
+/// Largest import request body (about a million values with descriptions).
+const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
+
 /// Start the admin server on `listener`.
 pub fn server(
     listener: TcpListener,
@@ -63,6 +67,9 @@ pub fn server(
             .route("/healthz", web::get().to(healthz))
             .route("/admin/status", web::get().to(status))
             .route("/admin/poll-now/{source}", web::post().to(poll_now))
+            .route("/admin/import/{collection}", web::post().to(import))
+            .route("/admin/lookup", web::get().to(lookup))
+            .app_data(web::JsonConfig::default().limit(MAX_IMPORT_BYTES))
     })
     .workers(1)
     .disable_signals()
@@ -135,6 +142,96 @@ async fn poll_now(
         },
         None => {
             HttpResponse::NotFound().json(json!({ "error": "no mirror sources are configured" }))
+        }
+    }
+}
+
+async fn import(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<crate::import::ImportRequest>,
+    state: web::Data<State>,
+    token: web::Data<Token>,
+) -> HttpResponse {
+    if !authorized(&req, &token) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let collection = path.into_inner();
+    let request = body.into_inner();
+    let (name, values) = (request.name.clone(), request.entries.len());
+    let st = state.get_ref().clone();
+    let target = collection.clone();
+    let started = std::time::Instant::now();
+    let result =
+        web::block(move || crate::import::apply(&st, &target, request, taxii::Timestamp::now()))
+            .await;
+    match result {
+        Ok(Ok(reply)) => {
+            tracing::info!(
+                collection,
+                name,
+                values,
+                added = reply.added,
+                skipped = reply.skipped,
+                packages = reply.packages.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "import stored"
+            );
+            HttpResponse::Ok().json(reply)
+        }
+        Ok(Err(e)) => {
+            let status = actix_web::http::StatusCode::from_u16(e.http_status())
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+            if status.is_server_error() {
+                tracing::error!(collection, name, cause = %e, "import failed");
+            } else {
+                tracing::warn!(collection, name, cause = %e, "import refused");
+            }
+            HttpResponse::build(status).json(json!({ "error": e.to_string() }))
+        }
+        Err(e) => {
+            tracing::error!(collection, name, cause = %e, "import task failed");
+            HttpResponse::InternalServerError().json(json!({ "error": "import task failed" }))
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LookupQuery {
+    value: String,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+async fn lookup(
+    req: HttpRequest,
+    query: web::Query<LookupQuery>,
+    state: web::Data<State>,
+    token: web::Data<Token>,
+) -> HttpResponse {
+    if !authorized(&req, &token) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let LookupQuery { value, kind } = query.into_inner();
+    let st = state.get_ref().clone();
+    let result =
+        web::block(move || crate::lookup::lookup(&st.store, &value, kind.as_deref())).await;
+    match result {
+        Ok(Ok(reply)) => {
+            tracing::debug!(kind = reply.kind, hits = reply.hits.len(), "lookup");
+            HttpResponse::Ok().json(reply)
+        }
+        Ok(Err(e)) => {
+            let status = actix_web::http::StatusCode::from_u16(e.http_status())
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+            if status.is_server_error() {
+                tracing::error!(cause = %e, "lookup failed");
+            }
+            HttpResponse::build(status).json(json!({ "error": e.to_string() }))
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "lookup task failed");
+            HttpResponse::InternalServerError().json(json!({ "error": "lookup task failed" }))
         }
     }
 }

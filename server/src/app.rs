@@ -68,6 +68,13 @@ impl App {
             for name in &names {
                 store.ensure_collection(name)?;
             }
+            if !store.index_ready()? {
+                // A store from before the indicator index: index what it holds, once.
+                // TODO(store): this runs before the listeners bind; a large store delays the
+                // first start after an upgrade (about a minute per 100,000 blocks).
+                info!("indexing the indicators of stored blocks (first start after upgrade)");
+                store.rebuild_index(crate::lookup::index_values_of)?;
+            }
             Ok::<_, store::StoreError>(store)
         })
         .await

@@ -216,6 +216,7 @@ mod tests {
                 read: vec!["esa".into()],
                 write: vec![],
                 anonymous_read: false,
+                import_package_size: None,
             },
             Collection {
                 name: "public".into(),
@@ -223,6 +224,7 @@ mod tests {
                 read: vec![],
                 write: vec!["esa".into()],
                 anonymous_read: true,
+                import_package_size: None,
             },
         ];
         Authority::new(&users, &collections)

@@ -59,6 +59,37 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Import lists of values (plain or CSV) into a private collection of the running server.
+    Import {
+        collection: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Import the valid lines of files that have invalid ones (which are reported).
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Indicators per STIX package (default: the collection's import_package_size).
+        #[arg(long)]
+        package_size: Option<usize>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Which collections and blocks hold a domain, URL, IP, network, e-mail or hash.
+    Lookup {
+        #[arg(required = true)]
+        values: Vec<String>,
+        /// The value's type, when it is ambiguous (domain, url, ipv4, ipv6, cidr, md5, ...).
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// Print the answer as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Make a private CA (ca.crt, ca.key) in a folder.
     MakeCa {
         #[arg(long, default_value = "certs")]
@@ -114,6 +145,27 @@ pub fn main() -> ExitCode {
             no_wait,
         } => match data_dir(config, data) {
             Ok(dir) => poll_now(&dir, &source, no_wait),
+            Err(code) => code,
+        },
+        Command::Import {
+            collection,
+            files,
+            skip_invalid,
+            package_size,
+            config,
+            data,
+        } => match data_dir(config, data) {
+            Ok(dir) => import(&dir, &collection, &files, skip_invalid, package_size),
+            Err(code) => code,
+        },
+        Command::Lookup {
+            values,
+            kind,
+            json,
+            config,
+            data,
+        } => match data_dir(config, data) {
+            Ok(dir) => lookup(&dir, &values, kind.as_deref(), json),
             Err(code) => code,
         },
         Command::MakeCa { dir, name, force } => match crate::certs::make_ca(&dir, &name, force) {
@@ -274,6 +326,16 @@ fn data_dir(config: Option<PathBuf>, data: Option<PathBuf>) -> Result<PathBuf, E
 
 /// Call the admin listener of the server running on `data_dir`.
 fn admin_call(data_dir: &Path, method: &str, path: &str) -> Result<String, String> {
+    admin_request(data_dir, method, path, None)
+}
+
+/// Call the admin listener with an optional JSON body.
+fn admin_request(
+    data_dir: &Path,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<String, String> {
     let read = |name: &str| {
         std::fs::read_to_string(data_dir.join(name))
             .map(|s| s.trim().to_string())
@@ -293,10 +355,15 @@ fn admin_call(data_dir: &Path, method: &str, path: &str) -> Result<String, Strin
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let client = reqwest::Client::new();
-        let request = match method {
+        let mut request = match method {
             "POST" => client.post(&url),
             _ => client.get(&url),
         };
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
         let response = request
             .bearer_auth(token)
             .send()
@@ -368,4 +435,179 @@ fn progress_line(entry: &serde_json::Value) -> String {
         get("last_run_indicators"),
         get("last_error"),
     )
+}
+
+/// Exit code for input data that is not valid (EX_DATAERR).
+const EXIT_DATA: u8 = 65;
+/// Invalid lines listed one by one at most; the rest are counted.
+const MAX_LISTED_ERRORS: usize = 50;
+
+/// Read and check list files, then send their values to the running server.
+fn import(
+    data_dir: &Path,
+    collection: &str,
+    files: &[PathBuf],
+    skip_invalid: bool,
+    package_size: Option<usize>,
+) -> ExitCode {
+    if package_size == Some(0) {
+        return fail("--package-size must be greater than zero".into());
+    }
+    let now = taxii::Timestamp::now();
+    let mut entries = Vec::new();
+    let (mut rejected, mut expired, mut listed) = (0usize, 0usize, 0usize);
+    let mut invalid_files = Vec::new();
+    for path in files {
+        let file = match crate::lists::read_file(path, now) {
+            Ok(f) => f,
+            Err(e) => return fail(e),
+        };
+        for e in &file.errors {
+            if listed < MAX_LISTED_ERRORS {
+                eprintln!("{}:{}: {}", path.display(), e.line, e.message);
+                listed += 1;
+            }
+        }
+        rejected += file.errors.len();
+        expired += file.expired.len();
+        if !file.errors.is_empty() {
+            invalid_files.push(path.display().to_string());
+        }
+        entries.extend(file.values.into_iter().map(|v| crate::import::ImportEntry {
+            kind: v.indicator.kind.to_string(),
+            value: v.indicator.value,
+            description: v.description,
+            valid_until: v.valid_until.map(|t| t.to_string()),
+        }));
+    }
+    if rejected > listed {
+        eprintln!("... and {} more invalid lines", rejected - listed);
+    }
+    if rejected > 0 && !skip_invalid {
+        eprintln!(
+            "error: nothing imported: {rejected} invalid line{} in {} \
+             (fix them, or pass --skip-invalid to import the valid lines)",
+            if rejected == 1 { "" } else { "s" },
+            invalid_files.join(", ")
+        );
+        return ExitCode::from(EXIT_DATA);
+    }
+    let name = files
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let request = crate::import::ImportRequest {
+        name,
+        package_size,
+        entries,
+    };
+    let body = match serde_json::to_vec(&request) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("cannot encode the import: {e}")),
+    };
+    let path = format!("/admin/import/{}", url_path_segment(collection));
+    let reply: crate::import::ImportReply = match admin_request(data_dir, "POST", &path, Some(body))
+    {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(r) => r,
+            Err(e) => return fail(format!("unexpected answer from the server: {e}")),
+        },
+        Err(e) => return fail(format!("nothing imported: {e}")),
+    };
+    let kinds: Vec<String> = reply
+        .added_by_kind
+        .iter()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
+    println!(
+        "{}: added {}, skipped {} (already held), rejected {}, expired {}; {} package{}{}",
+        reply.collection,
+        reply.added,
+        reply.skipped,
+        rejected,
+        expired,
+        reply.packages.len(),
+        if reply.packages.len() == 1 { "" } else { "s" },
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(" "))
+        }
+    );
+    ExitCode::SUCCESS
+}
+
+/// Percent-encode a path segment (collection names may hold any character).
+fn url_path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Look values up in the running server, or in the store when the server is stopped.
+fn lookup(data_dir: &Path, values: &[String], kind: Option<&str>, as_json: bool) -> ExitCode {
+    let mut offline: Option<store::Store> = None;
+    let mut code = ExitCode::SUCCESS;
+    for value in values {
+        let mut path = format!("/admin/lookup?value={}", url_path_segment(value));
+        if let Some(k) = kind {
+            path.push_str(&format!("&kind={}", url_path_segment(k)));
+        }
+        let reply = match (&offline, admin_call(data_dir, "GET", &path)) {
+            (None, Ok(text)) => serde_json::from_str::<crate::lookup::LookupReply>(&text)
+                .map_err(|e| format!("unexpected answer from the server: {e}")),
+            (None, Err(e)) if e.contains("HTTP 400") => Err(admin_error_text(&e)),
+            (None, Err(admin_error)) => {
+                if !data_dir.join("FORMAT").exists() {
+                    return fail(format!(
+                        "no taxii-mirror store at {} (and no running server: {admin_error})",
+                        data_dir.display()
+                    ));
+                }
+                match store::Store::open(data_dir) {
+                    Ok(s) => {
+                        let reply =
+                            crate::lookup::lookup(&s, value, kind).map_err(|e| e.to_string());
+                        offline = Some(s);
+                        reply
+                    }
+                    Err(e) => {
+                        return fail(format!(
+                            "server not reachable ({admin_error}) and store not readable ({e})"
+                        ))
+                    }
+                }
+            }
+            (Some(s), _) => crate::lookup::lookup(s, value, kind).map_err(|e| e.to_string()),
+        };
+        match reply {
+            Ok(r) if as_json => println!("{}", serde_json::to_string(&r).unwrap_or_default()),
+            Ok(r) => crate::lookup::print(&r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = ExitCode::from(EXIT_DATA);
+            }
+        }
+    }
+    code
+}
+
+/// The `error` text of an admin JSON error, or the whole message.
+fn admin_error_text(message: &str) -> String {
+    message
+        .split_once(": {")
+        .and_then(|(_, json)| serde_json::from_str::<serde_json::Value>(&format!("{{{json}")).ok())
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| message.to_owned())
 }

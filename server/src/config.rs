@@ -161,6 +161,9 @@ pub struct Collection {
     /// Anyone may poll without credentials.
     #[serde(default)]
     pub anonymous_read: bool,
+    /// Indicators per STIX package written by `taxii-mirror import` (default 1000).
+    #[serde(default)]
+    pub import_package_size: Option<usize>,
 }
 
 /// A configuration problem, with where it is.
@@ -260,6 +263,12 @@ impl Config {
             }
             if names.insert(c.name.as_str(), ()).is_some() {
                 return Err(format!("collection.name: \"{}\" is declared twice", c.name));
+            }
+            if c.import_package_size == Some(0) {
+                return Err(format!(
+                    "collection \"{}\": import_package_size must be greater than zero",
+                    c.name
+                ));
             }
             for u in c.read.iter().chain(&c.write) {
                 if !users.contains(u.as_str()) {

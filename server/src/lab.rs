@@ -192,6 +192,7 @@ fn upstream_config(
         read: vec![LAB_API_KEY.into()],
         write: vec![LAB_API_KEY.into()],
         anonymous_read: false,
+        import_package_size: None,
     }];
     config.check()?;
     Ok(config)
@@ -247,6 +248,8 @@ fn load_fixtures(store: &store::Store, dir: &Path) -> Result<u64, String> {
                 package_id: summary.id,
                 indicators: summary.observables.len() as u32,
                 source: Some("fixtures".into()),
+                title: summary.title,
+                indicator_values: stix::index_entries(&summary.observables),
             });
         }
         stored += store

@@ -10,7 +10,10 @@
 //! - [`results`]: multi-part poll results kept stable between fulfilments.
 //! - [`auth`]: Basic auth against argon2id hashes; every collection right decided here.
 //! - [`tls`]: rustls with PEM certificates.
-//! - [`admin`]: health, mirror status and poll-now on a loopback listener.
+//! - [`admin`]: health, mirror status, poll-now, imports and look-ups on a loopback listener.
+//! - [`lists`]: reading list files (plain, CSV) for `import`.
+//! - [`import`]: storing an import in a private collection.
+//! - [`lookup`]: which collections and blocks hold a value.
 //! - [`certs`]: a private CA and server certificates.
 //! - [`lab`]: the offline lab (an OTX-like upstream, the mirror and the server).
 //! - [`cli`]: the `taxii-mirror` subcommands.
@@ -24,8 +27,11 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http_binding;
+pub mod import;
 pub mod lab;
+pub mod lists;
 pub mod logging;
+pub mod lookup;
 pub mod results;
 pub mod services;
 pub mod state;

@@ -7,6 +7,7 @@
 //! every block appended later is labelled above it.
 
 use crate::error::StoreError;
+use crate::index::PendingIndex;
 use crate::keys;
 use crate::record;
 use crate::store::Store;
@@ -24,7 +25,8 @@ impl Store {
     /// Each stored block gets a fresh label: at least the current time when the clock allows,
     /// and always above every label stored and every [`Store::snapshot_end`] returned so far.
     /// A block whose hash is already in the collection, or earlier in the same call, is
-    /// skipped and counted as a duplicate. The collection must exist.
+    /// skipped and counted as a duplicate. The collection must exist. Each stored block's
+    /// `indicator_values` go into the indicator index in the same batch.
     ///
     /// The batch is not flushed; call [`Store::flush`] when the caller must not lose it.
     pub fn append(
@@ -43,7 +45,14 @@ impl Store {
         let mut duplicates = 0u64;
         for block in &blocks {
             if seen.insert(block.hash) {
-                candidates.push((block.hash, record::encode(block, 0, ingested)?));
+                let index = PendingIndex::new(
+                    &block.indicator_values,
+                    ingested,
+                    block.package_id.as_deref(),
+                    block.title.as_deref(),
+                    block.source.as_deref(),
+                );
+                candidates.push((block.hash, record::encode(block, 0, ingested)?, index));
             } else {
                 duplicates += 1;
             }
@@ -58,7 +67,7 @@ impl Store {
         let mut labels = Vec::with_capacity(candidates.len());
         let mut wrote_meta = false;
 
-        for (hash, mut bytes) in candidates {
+        for (hash, mut bytes, index) in candidates {
             let hkey = keys::hash_key(id, &hash);
             if tree.contains_key(hkey)? {
                 duplicates += 1;
@@ -71,6 +80,7 @@ impl Store {
             record::set_ordinal(&mut bytes, stats.total);
             batch.insert(&keys::block_key(id, label)[..], bytes);
             batch.insert(&hkey[..], &keys::i64_value(label));
+            index.write(&mut batch, id, label);
             labels.push(Timestamp::from_micros(label));
         }
 

@@ -12,6 +12,7 @@
 //! | `H` id hash(32) | label (i64) of the block holding that content |
 //! | `M` len(ns) u32, ns, key | metadata value |
 //! | `G` name | store-wide values (next collection id, last label, last snapshot end) |
+//! | `I`, `J` | the indicator index (see `index`) |
 //!
 //! Collection names appear only in `C` keys, where they run to the end of the key, so any
 //! name is unambiguous; everything else refers to a collection by its fixed-width id.

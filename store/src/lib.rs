@@ -23,6 +23,8 @@
 //! - `append`: [`Store::append`] and [`Store::snapshot_end`]: label assignment under one mutex.
 //! - `read`: [`Store::range`], [`Store::count`], [`Store::total`], [`Store::last_label`].
 //! - `verify`: [`Store::verify`], a full consistency check.
+//! - `index`: the indicator index, [`Store::blocks_with_indicator`]: which blocks hold a
+//!   value, written in the same batch as the blocks.
 //! - [`mod@format`]: the store directory, its `FORMAT` file and the versioned database folder.
 //! - `keys`: the key layout of the single sled tree (one tree, so one batch is atomic).
 //! - `record`: the binary block record.
@@ -32,6 +34,7 @@
 mod append;
 mod error;
 pub mod format;
+mod index;
 mod keys;
 mod read;
 mod record;
@@ -40,6 +43,7 @@ mod types;
 mod verify;
 
 pub use error::StoreError;
+pub use index::{IndicatorHit, MAX_KEYED_VALUE};
 pub use read::BlockIter;
 pub use store::Store;
 pub use types::{AppendOutcome, MetaPut, NewBlock, StoredBlock};

@@ -24,6 +24,8 @@ fn block_4k(rng: &mut Rng, n: u64) -> NewBlock {
         indicators: 3,
         source: Some("perf".into()),
         hash,
+        title: None,
+        indicator_values: Vec::new(),
     }
 }
 

@@ -13,6 +13,8 @@ fn sample() -> NewBlock {
         indicators: 7,
         source: None,
         hash: [9u8; 32],
+        title: None,
+        indicator_values: Vec::new(),
     }
 }
 

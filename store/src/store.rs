@@ -95,7 +95,7 @@ impl Store {
         let floor = initial_floor(&tree)?;
         let persisted_end = read_i64(&tree, keys::G_SNAPSHOT_END)?.unwrap_or(i64::MIN);
         tracing::debug!(dir = %dir.display(), floor, "store opened");
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 db,
                 tree,
@@ -105,7 +105,9 @@ impl Store {
                 }),
                 now,
             }),
-        })
+        };
+        store.mark_index_ready_if_empty()?;
+        Ok(store)
     }
 
     /// Create the collection if it does not exist yet (idempotent).

@@ -40,6 +40,8 @@ pub(crate) fn block(n: u64) -> NewBlock {
         indicators: 1,
         source: Some("test".into()),
         hash,
+        title: Some(format!("block {n}")),
+        indicator_values: vec![("domain".into(), format!("host{n}.example"))],
     }
 }
 

@@ -25,6 +25,11 @@ pub struct NewBlock {
     pub source: Option<String>,
     /// Content hash computed by the caller; the collection's dedupe key.
     pub hash: [u8; 32],
+    /// STIX header title (for an OTX pulse, its name); kept in the indicator index only.
+    pub title: Option<String>,
+    /// `(kind, canonical value)` of every indicator in the content, written to the
+    /// indicator index in the same batch as the block (see `Store::blocks_with_indicator`).
+    pub indicator_values: Vec<(String, String)>,
 }
 
 /// A block read back from a collection.

@@ -68,6 +68,8 @@ pub async fn receive(req: &Request, m: InboxMessage) -> Result<Reply, ServiceErr
             package_id: summary.id,
             indicators: summary.observables.len() as u32,
             source: Some(source.clone()),
+            title: summary.title,
+            indicator_values: stix::index_entries(&summary.observables),
         });
     }
 
