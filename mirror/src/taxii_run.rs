@@ -251,7 +251,7 @@ pub(crate) fn stored_indicators(
     let after = Timestamp::from_micros(first.as_micros() - 1);
     let labels: std::collections::BTreeSet<Timestamp> = outcome.labels.iter().copied().collect();
     let mut sum = 0u64;
-    for block in store.range(collection, Some(after), *last)? {
+    for block in store.range_summaries(collection, Some(after), *last)? {
         let block = block?;
         if labels.contains(&block.label) {
             sum += u64::from(block.indicators);

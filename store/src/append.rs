@@ -39,11 +39,12 @@ impl Store {
         let id = self.collection_id(collection)?;
         let ingested = (self.inner.now)();
 
-        // Encode outside the lock; the ordinal is patched in once it is known.
+        // Encode outside the lock; the ordinal and the content's place are patched in once
+        // they are known.
         let mut seen = HashSet::with_capacity(blocks.len());
         let mut candidates = Vec::with_capacity(blocks.len());
         let mut duplicates = 0u64;
-        for block in &blocks {
+        for block in blocks {
             if seen.insert(block.hash) {
                 let index = PendingIndex::new(
                     &block.indicator_values,
@@ -52,34 +53,44 @@ impl Store {
                     block.title.as_deref(),
                     block.source.as_deref(),
                 );
-                candidates.push((block.hash, record::encode(block, 0, ingested)?, index));
+                let bytes = record::encode(&block, 0, ingested)?;
+                candidates.push((block.hash, bytes, block.content, index));
             } else {
                 duplicates += 1;
             }
         }
-        drop(blocks);
 
         let mut floor = self.lock_writer();
         let tree = &self.inner.tree;
         let mut stats = self.stats(id)?;
+        let mut fresh = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            if tree.contains_key(keys::hash_key(id, &candidate.0))? {
+                duplicates += 1;
+            } else {
+                fresh.push(candidate);
+            }
+        }
+
+        // Content first, synced, so the batch below never names bytes that are not on disk.
+        let total: u64 = fresh.iter().map(|c| c.2.len() as u64).sum();
+        let (locs, segment_end) = self
+            .inner
+            .segments
+            .write(fresh.iter().map(|c| c.2.as_slice()), total)?;
+
         let mut next = next_label(floor.floor, (self.inner.now)())?;
         let mut batch = sled::Batch::default();
-        let mut labels = Vec::with_capacity(candidates.len());
-        let mut wrote_meta = false;
-
-        for (hash, mut bytes, index) in candidates {
-            let hkey = keys::hash_key(id, &hash);
-            if tree.contains_key(hkey)? {
-                duplicates += 1;
-                continue;
-            }
+        let mut labels = Vec::with_capacity(fresh.len());
+        for ((hash, mut bytes, _, index), loc) in fresh.into_iter().zip(locs) {
             let label = next;
             next = next_label(label, i64::MIN)?;
             stats.total += 1;
             stats.last_label = label;
             record::set_ordinal(&mut bytes, stats.total);
+            record::set_loc(&mut bytes, loc);
             batch.insert(&keys::block_key(id, label)[..], bytes);
-            batch.insert(&hkey[..], &keys::i64_value(label));
+            batch.insert(&keys::hash_key(id, &hash)[..], &keys::i64_value(label));
             index.write(&mut batch, id, label);
             labels.push(Timestamp::from_micros(label));
         }
@@ -87,15 +98,17 @@ impl Store {
         if !labels.is_empty() {
             batch.insert(&keys::stats_key(id), &stats.encode());
             batch.insert(keys::G_LAST_LABEL, &keys::i64_value(stats.last_label));
+            batch.insert(keys::G_SEGMENT_END, &segment_end.encode());
         }
+        let wrote_meta = meta.is_some();
         if let Some(m) = meta {
             batch.insert(keys::meta_key(&m.ns, &m.key), m.value);
-            wrote_meta = true;
         }
         if !labels.is_empty() || wrote_meta {
             tree.apply_batch(batch)?;
         }
         if !labels.is_empty() {
+            self.inner.segments.commit(segment_end);
             floor.floor = stats.last_label;
         }
         drop(floor);

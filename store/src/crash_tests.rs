@@ -78,6 +78,13 @@ fn killed_writer_leaves_blocks_and_checkpoint_together() {
         assert_eq!(String::from_utf8(checkpoint).unwrap(), total.to_string());
         let report = s.verify().unwrap();
         assert!(report.is_ok(), "{:?}", report.problems);
+        let contents: Vec<Vec<u8>> = s
+            .range("feed", None, s.snapshot_end())
+            .unwrap()
+            .map(|b| b.unwrap().content)
+            .collect();
+        let want: Vec<Vec<u8>> = blocks(0, total).into_iter().map(|b| b.content).collect();
+        assert!(contents == want, "every block's content reads back");
         // Clear the store for the next round; the child starts again from block 0.
         drop(s);
         std::fs::remove_dir_all(&store_dir).unwrap();

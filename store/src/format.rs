@@ -1,6 +1,9 @@
-//! The store directory: a `FORMAT` file naming the layout version, and the sled database in
-//! a folder named for that version (`db-v1`), so a later layout can live beside it and
-//! migrate.
+//! The store directory: a `FORMAT` file naming the layout version, the sled database in a
+//! folder named for its key layout (`db-v1`), and the content segments (`segments`).
+//!
+//! Format 2 added the segments; a format 1 store (content inside sled records) opens as it
+//! is and is marked format 2 once open, since this build reads both record versions. A
+//! build that knows only format 1 then refuses the store instead of misreading it.
 
 use crate::error::StoreError;
 use std::fs;
@@ -8,7 +11,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Contents of `FORMAT` for the layout this build reads and writes.
-pub const FORMAT_LINE: &str = "taxii-mirror store format 1";
+pub const FORMAT_LINE: &str = "taxii-mirror store format 2";
+/// The earlier layout, which this build upgrades in place.
+const FORMAT_LINE_V1: &str = "taxii-mirror store format 1";
 /// Name of the format file inside the store directory.
 pub const FORMAT_FILE: &str = "FORMAT";
 /// Name of the sled database folder inside the store directory.
@@ -27,7 +32,7 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
             let found = text.trim_end_matches(['\n', '\r']);
-            if found != FORMAT_LINE {
+            if found != FORMAT_LINE && found != FORMAT_LINE_V1 {
                 return Err(StoreError::Format(format!(
                     "{} says {found:?}, this build reads {FORMAT_LINE:?}",
                     format_path.display()
@@ -59,6 +64,16 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
         )));
     }
     Ok(db)
+}
+
+/// Mark an opened store as this build's format (an upgrade from format 1 rewrites the file).
+pub(crate) fn mark_current(dir: &Path) -> Result<(), StoreError> {
+    let current = fs::read(dir.join(FORMAT_FILE))?;
+    if current.trim_ascii_end() != FORMAT_LINE.as_bytes() {
+        write_format(dir)?;
+        tracing::info!(dir = %dir.display(), "store upgraded to {FORMAT_LINE:?}");
+    }
+    Ok(())
 }
 
 /// Write `FORMAT` through a temporary file and a rename, so a crash never leaves a partial

@@ -291,7 +291,10 @@ impl Store {
                 let Some(label) = keys::label_of_block_key(&k) else {
                     continue;
                 };
-                let block = crate::record::decode(label, &v)?;
+                let (mut block, loc) = crate::record::decode(label, &v)?;
+                if let Some(loc) = loc {
+                    block.content = self.inner.segments.read(loc)?;
+                }
                 let (title, values) = values_of(&block);
                 PendingIndex::new(
                     &values,

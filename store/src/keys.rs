@@ -11,7 +11,7 @@
 //! | `B` id label | block record (see `record`) |
 //! | `H` id hash(32) | label (i64) of the block holding that content |
 //! | `M` len(ns) u32, ns, key | metadata value |
-//! | `G` name | store-wide values (next collection id, last label, last snapshot end) |
+//! | `G` name | store-wide values (next collection id, last label, last snapshot end, segment end) |
 //! | `I`, `J` | the indicator index (see `index`) |
 //!
 //! Collection names appear only in `C` keys, where they run to the end of the key, so any
@@ -34,6 +34,8 @@ pub(crate) const G_NEXT_COLLECTION: &[u8] = b"Gnext-collection";
 pub(crate) const G_LAST_LABEL: &[u8] = b"Glast-label";
 /// Store-wide key: the greatest snapshot end ever handed out.
 pub(crate) const G_SNAPSHOT_END: &[u8] = b"Gsnapshot-end";
+/// Store-wide key: the end of committed content in the segments (segment u32, length u64).
+pub(crate) const G_SEGMENT_END: &[u8] = b"Gsegment-end";
 
 /// Length of a block key: kind, collection id, label.
 pub(crate) const BLOCK_KEY_LEN: usize = 1 + 4 + 8;

@@ -9,7 +9,9 @@
 //!   `apply_batch` stores a set of blocks, their hash index entries, the collection counters
 //!   and a mirror checkpoint atomically.
 //! - A block's key is its collection id and its label (big-endian), so a poll window is one
-//!   ordered range scan. Each record carries its ordinal in the collection, so counting a
+//!   ordered range scan. The record holds the block's metadata and where its content lies
+//!   in an append-only segment file (`segments`); content is read with positioned reads, so
+//!   serving a large window does not make the process hold what it read. Each record carries its ordinal in the collection, so counting a
 //!   window is two seeks, not a scan.
 //! - Labels come from one store-wide floor under a mutex (see `append`); a poll's end
 //!   snapshot is taken under the same mutex, so a window never misses a block.
@@ -28,6 +30,7 @@
 //! - [`mod@format`]: the store directory, its `FORMAT` file and the versioned database folder.
 //! - `keys`: the key layout of the single sled tree (one tree, so one batch is atomic).
 //! - `record`: the binary block record.
+//! - `segments`: the append-only files holding block content.
 //! - `types`: values passed in and out.
 #![forbid(unsafe_code)]
 
@@ -38,15 +41,17 @@ mod index;
 mod keys;
 mod read;
 mod record;
+mod segments;
 mod store;
 mod types;
 mod verify;
 
 pub use error::StoreError;
 pub use index::{IndicatorHit, MAX_KEYED_VALUE};
-pub use read::BlockIter;
+pub use read::{BlockIter, SummaryIter};
+pub use segments::SEGMENTS_DIR;
 pub use store::Store;
-pub use types::{AppendOutcome, MetaPut, NewBlock, StoredBlock};
+pub use types::{AppendOutcome, BlockSummary, MetaPut, NewBlock, StoredBlock};
 pub use verify::{CollectionReport, VerifyReport};
 
 /// The handle is shared across threads and a block iterator may move to a blocking task.

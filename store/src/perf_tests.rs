@@ -155,3 +155,63 @@ fn raw_batches(variant: &str) {
         .collect();
     println!("raw batch, hash index {variant}: median cpu ms per 10 rounds {per10:?}");
 }
+
+/// A process memory figure from /proc/self/status, in MB (Linux); 0 elsewhere.
+fn status_mb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with(field))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// Memory of a full read of a large collection: the resident set before and after reading
+/// every block of `PERF_BLOCKS` (default 100,000) blocks of 4 KB with OTX-like metadata.
+/// `cargo test -p store --release -- --ignored --nocapture perf_full_range_memory`
+#[test]
+#[ignore]
+fn perf_full_range_memory() {
+    let n: u64 = std::env::var("PERF_BLOCKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        s.ensure_collection("feed").unwrap();
+        let mut rng = Rng::new(11);
+        for round in 0..n.div_ceil(1000) {
+            let batch: Vec<_> = (0..1000.min(n - round * 1000))
+                .map(|i| {
+                    let mut b = block_4k(&mut rng, round * 1000 + i);
+                    b.ns_context = (0..8)
+                        .map(|k| (format!("ns{k}"), format!("http://example.com/ns/{k}#")))
+                        .collect();
+                    b
+                })
+                .collect();
+            s.append("feed", batch, None).unwrap();
+        }
+        s.flush().unwrap();
+    }
+    // Reset the peak so it covers the read alone (Linux: "5" clears VmHWM).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let s = Store::open(dir.path()).unwrap();
+    let before = status_mb("VmRSS:");
+    let t = Instant::now();
+    let mut bytes = 0u64;
+    for b in s.range("feed", None, s.snapshot_end()).unwrap() {
+        bytes += b.unwrap().content.len() as u64;
+    }
+    let took = t.elapsed();
+    println!(
+        "full range of {n} blocks ({} MB) in {:.0} ms: RSS {before} MB before, {} MB after, peak {} MB; store {} MB on disk",
+        bytes / 1_000_000,
+        ms(took),
+        status_mb("VmRSS:"),
+        status_mb("VmHWM:"),
+        s.size_on_disk().unwrap() / 1_000_000
+    );
+}

@@ -3,31 +3,88 @@
 use crate::error::StoreError;
 use crate::keys;
 use crate::record;
-use crate::store::Store;
-use crate::types::StoredBlock;
+use crate::segments::Loc;
+use crate::store::{Inner, Store};
+use crate::types::{BlockSummary, StoredBlock};
 use std::ops::Bound;
+use std::sync::Arc;
 use taxii::Timestamp;
 
-/// Blocks of one label window, ascending, read from the database as the caller iterates.
+/// Blocks of one label window, ascending, read from the database (records) and the
+/// segments (content) as the caller iterates.
 ///
-/// A database error ends the iteration after it is returned; a record that does not decode
-/// is returned as [`StoreError::Corrupt`] and iteration may go on past it.
+/// A database error ends the iteration after it is returned; a record that does not decode,
+/// or whose content cannot be read, is returned as [`StoreError::Corrupt`] and iteration
+/// may go on past it.
 pub struct BlockIter {
-    inner: Option<sled::Iter>,
+    records: Records,
 }
 
 impl Iterator for BlockIter {
     type Item = Result<StoredBlock, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let item = self.inner.as_mut()?.next()?;
+        let (mut block, loc) = match self.records.next()? {
+            Ok(decoded) => decoded,
+            Err(e) => return Some(Err(e)),
+        };
+        if let (Some(loc), Some(store)) = (loc, self.records.store.as_ref()) {
+            match store.segments.read(loc) {
+                Ok(content) => block.content = content,
+                Err(e) => {
+                    return Some(Err(StoreError::Corrupt(format!(
+                        "content of block {}: {e}",
+                        block.label.as_micros()
+                    ))))
+                }
+            }
+        }
+        Some(Ok(block))
+    }
+}
+
+/// Summaries of the blocks of one label window, ascending: the records only, no content.
+pub struct SummaryIter {
+    records: Records,
+}
+
+impl Iterator for SummaryIter {
+    type Item = Result<BlockSummary, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.records.next()?.map(|(block, loc)| BlockSummary {
+            size: loc.map_or(block.content.len() as u64, |l| u64::from(l.len)),
+            label: block.label,
+            binding: block.binding,
+            indicators: block.indicators,
+            package_id: block.package_id,
+        }))
+    }
+}
+
+/// Decoded records of a label window.
+struct Records {
+    iter: Option<sled::Iter>,
+    store: Option<Arc<Inner>>,
+}
+
+impl Records {
+    fn empty() -> Records {
+        Records {
+            iter: None,
+            store: None,
+        }
+    }
+
+    fn next(&mut self) -> Option<Result<(StoredBlock, Option<Loc>), StoreError>> {
+        let item = self.iter.as_mut()?.next()?;
         match item {
             Ok((k, v)) => Some(match keys::label_of_block_key(&k) {
                 Some(label) => record::decode(label, &v),
                 None => Err(StoreError::Corrupt("block key of the wrong shape".into())),
             }),
             Err(e) => {
-                self.inner = None;
+                self.iter = None;
                 Some(Err(e.into()))
             }
         }
@@ -45,20 +102,45 @@ impl Store {
         after: Option<Timestamp>,
         until: Timestamp,
     ) -> Result<BlockIter, StoreError> {
+        Ok(BlockIter {
+            records: self.records(collection, after, until)?,
+        })
+    }
+
+    /// Like [`Store::range`], without reading any content: labels, bindings, sizes and
+    /// indicator counts of the window.
+    pub fn range_summaries(
+        &self,
+        collection: &str,
+        after: Option<Timestamp>,
+        until: Timestamp,
+    ) -> Result<SummaryIter, StoreError> {
+        Ok(SummaryIter {
+            records: self.records(collection, after, until)?,
+        })
+    }
+
+    fn records(
+        &self,
+        collection: &str,
+        after: Option<Timestamp>,
+        until: Timestamp,
+    ) -> Result<Records, StoreError> {
         let id = self.collection_id(collection)?;
         let until = until.as_micros();
         let lo = match after.map(|t| t.as_micros()) {
-            Some(a) if a >= until => return Ok(BlockIter { inner: None }),
+            Some(a) if a >= until => return Ok(Records::empty()),
             Some(a) => Bound::Excluded(keys::block_key(id, a)),
             None => Bound::Included(keys::block_key(id, i64::MIN)),
         };
         let hi = Bound::Included(keys::block_key(id, until));
-        Ok(BlockIter {
-            inner: Some(
+        Ok(Records {
+            iter: Some(
                 self.inner
                     .tree
                     .range::<[u8; keys::BLOCK_KEY_LEN], _>((lo, hi)),
             ),
+            store: Some(self.inner.clone()),
         })
     }
 

@@ -1,6 +1,6 @@
 //! The binary record a block is stored as.
 //!
-//! Layout, version 1 (all integers big-endian, strings UTF-8 with a u32 length prefix):
+//! Layout (all integers big-endian, strings UTF-8 with a u32 length prefix):
 //!
 //! ```text
 //! u8   version (1)
@@ -14,22 +14,30 @@
 //! u32  namespace count, then (str prefix, str uri) each
 //! u8   package id present, then str
 //! u8   source present, then str
-//! u32  content length, then the content bytes exactly as given
+//! version 1:  u32 content length, then the content bytes exactly as given
+//! version 2:  u32 segment, u64 offset, u32 length: where the content lies (`segments`)
 //! ```
 //!
-//! The label is not in the record: it is the block's key.
+//! The label is not in the record: it is the block's key. This build writes version 2 and
+//! reads both, so a store written before content moved to segments is served as it is.
 
 use crate::error::StoreError;
+use crate::segments::Loc;
 use crate::types::{NewBlock, StoredBlock};
 use taxii::Timestamp;
 
-/// Version byte of the record layout written by this build.
+/// Version byte of the layout with the content inside the record.
 pub(crate) const RECORD_V1: u8 = 1;
+/// Version byte of the layout with the content in a segment (written by this build).
+pub(crate) const RECORD_V2: u8 = 2;
+/// Bytes of the content's place at the end of a version 2 record.
+const LOC_LEN: usize = 16;
 const ORDINAL_AT: usize = 1;
 const HASH_AT: usize = 17;
 const FIXED_HEAD: usize = HASH_AT + 32;
 
-/// Encode one block with its ordinal and ingest time.
+/// Encode one block with its ordinal and ingest time, in version 2: the content's place is
+/// left zero and set with [`set_loc`] once the content is written.
 pub(crate) fn encode(block: &NewBlock, ordinal: u64, ingested: i64) -> Result<Vec<u8>, StoreError> {
     let strings: usize = block.binding.len()
         + block.subtypes.iter().map(|s| s.len() + 4).sum::<usize>()
@@ -40,9 +48,9 @@ pub(crate) fn encode(block: &NewBlock, ordinal: u64, ingested: i64) -> Result<Ve
             .sum::<usize>()
         + block.package_id.as_ref().map_or(0, |s| s.len())
         + block.source.as_ref().map_or(0, |s| s.len());
-    let mut out = Vec::with_capacity(FIXED_HEAD + 40 + strings + block.content.len());
+    let mut out = Vec::with_capacity(FIXED_HEAD + 40 + strings + LOC_LEN);
 
-    out.push(RECORD_V1);
+    out.push(RECORD_V2);
     out.extend_from_slice(&ordinal.to_be_bytes());
     out.extend_from_slice(&ingested.to_be_bytes());
     out.extend_from_slice(&block.hash);
@@ -66,8 +74,19 @@ pub(crate) fn encode(block: &NewBlock, ordinal: u64, ingested: i64) -> Result<Ve
     }
     put_opt(&mut out, block.package_id.as_deref(), "package id")?;
     put_opt(&mut out, block.source.as_deref(), "source")?;
-    put_bytes(&mut out, &block.content, "content")?;
+    put_len(&mut out, block.content.len(), "content")?;
+    out.extend_from_slice(&[0u8; LOC_LEN]);
     Ok(out)
+}
+
+/// Write the content's place into a version 2 record made by [`encode`].
+pub(crate) fn set_loc(bytes: &mut [u8], loc: Loc) {
+    let at = bytes.len().saturating_sub(LOC_LEN);
+    if let Some(slot) = bytes.get_mut(at..) {
+        slot[..4].copy_from_slice(&loc.segment.to_be_bytes());
+        slot[4..12].copy_from_slice(&loc.offset.to_be_bytes());
+        slot[12..].copy_from_slice(&loc.len.to_be_bytes());
+    }
 }
 
 fn put_len(out: &mut Vec<u8>, len: usize, what: &str) -> Result<(), StoreError> {
@@ -98,8 +117,8 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>, what: &str) -> Result<(), StoreEr
 /// Check the version byte and length of a record's fixed head.
 fn check_head(bytes: &[u8]) -> Result<(), StoreError> {
     match bytes.first() {
-        Some(&RECORD_V1) if bytes.len() >= FIXED_HEAD => Ok(()),
-        Some(&RECORD_V1) => Err(corrupt("record shorter than its fixed head")),
+        Some(&(RECORD_V1 | RECORD_V2)) if bytes.len() >= FIXED_HEAD => Ok(()),
+        Some(&(RECORD_V1 | RECORD_V2)) => Err(corrupt("record shorter than its fixed head")),
         Some(v) => Err(corrupt(&format!("unknown record version {v}"))),
         None => Err(corrupt("empty record")),
     }
@@ -128,9 +147,11 @@ pub(crate) fn hash_of(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     Ok(h)
 }
 
-/// Decode a whole record stored under `label`.
-pub(crate) fn decode(label: i64, bytes: &[u8]) -> Result<StoredBlock, StoreError> {
+/// Decode a record stored under `label`. A version 1 record carries its content; for a
+/// version 2 record the content is left empty and its place is returned with it.
+pub(crate) fn decode(label: i64, bytes: &[u8]) -> Result<(StoredBlock, Option<Loc>), StoreError> {
     check_head(bytes)?;
+    let version = bytes[0];
     let mut r = Reader { rest: &bytes[1..] };
     let ordinal = r.u64()?;
     let ingested = r.i64()?;
@@ -155,12 +176,25 @@ pub(crate) fn decode(label: i64, bytes: &[u8]) -> Result<StoredBlock, StoreError
     }
     let package_id = r.opt_string()?;
     let source = r.opt_string()?;
-    let content = r.bytes()?.to_vec();
+    let (content, loc) = if version == RECORD_V1 {
+        (r.bytes()?.to_vec(), None)
+    } else {
+        let len = r.u32()?;
+        let loc = Loc {
+            segment: r.u32()?,
+            offset: r.u64()?,
+            len: r.u32()?,
+        };
+        if loc.len != len {
+            return Err(corrupt("content length and its place disagree"));
+        }
+        (Vec::new(), Some(loc))
+    };
     if !r.rest.is_empty() {
         return Err(corrupt("trailing bytes after content"));
     }
 
-    Ok(StoredBlock {
+    let block = StoredBlock {
         label: Timestamp::from_micros(label),
         ordinal,
         binding,
@@ -172,7 +206,8 @@ pub(crate) fn decode(label: i64, bytes: &[u8]) -> Result<StoredBlock, StoreError
         indicators,
         source,
         ingested: Timestamp::from_micros(ingested),
-    })
+    };
+    Ok((block, loc))
 }
 
 fn corrupt(what: &str) -> StoreError {

@@ -18,17 +18,42 @@ fn sample() -> NewBlock {
     }
 }
 
+fn at() -> Loc {
+    Loc {
+        segment: 3,
+        offset: 1 << 33,
+        len: sample().content.len() as u32,
+    }
+}
+
+/// A version 2 record with its place set.
+fn placed(b: &NewBlock, ordinal: u64, ingested: i64) -> Vec<u8> {
+    let mut bytes = encode(b, ordinal, ingested).unwrap();
+    set_loc(&mut bytes, at());
+    bytes
+}
+
+/// The same block as a version 1 record (content inline), as earlier builds wrote it.
+fn inline_v1(b: &NewBlock, ordinal: u64, ingested: i64) -> Vec<u8> {
+    let mut bytes = encode(b, ordinal, ingested).unwrap();
+    bytes.truncate(bytes.len() - 16 - 4);
+    bytes[0] = RECORD_V1;
+    put_bytes(&mut bytes, &b.content, "content").unwrap();
+    bytes
+}
+
 #[test]
 fn round_trip_keeps_every_field() {
     let b = sample();
-    let bytes = encode(&b, 12, 1_700_000_000_000_001).unwrap();
-    let d = decode(5, &bytes).unwrap();
+    let bytes = placed(&b, 12, 1_700_000_000_000_001);
+    let (d, loc) = decode(5, &bytes).unwrap();
+    assert_eq!(loc, Some(at()));
+    assert!(d.content.is_empty(), "content lives in the segment");
     assert_eq!(d.label, Timestamp::from_micros(5));
     assert_eq!(d.ordinal, 12);
     assert_eq!(d.ingested, Timestamp::from_micros(1_700_000_000_000_001));
     assert_eq!(d.binding, b.binding);
     assert_eq!(d.subtypes, b.subtypes);
-    assert_eq!(d.content, b.content);
     assert_eq!(d.ns_context, b.ns_context);
     assert_eq!(d.upstream_label, b.upstream_label);
     assert_eq!(d.package_id, b.package_id);
@@ -39,28 +64,43 @@ fn round_trip_keeps_every_field() {
 }
 
 #[test]
-fn content_is_stored_verbatim_at_the_end() {
+fn version_1_records_still_read_with_their_content() {
     let b = sample();
-    let bytes = encode(&b, 1, 0).unwrap();
+    let bytes = inline_v1(&b, 4, 99);
     assert!(bytes.ends_with(&b.content));
+    let (d, loc) = decode(8, &bytes).unwrap();
+    assert_eq!(loc, None);
+    assert_eq!(d.content, b.content);
+    assert_eq!(d.ordinal, 4);
+    assert_eq!(d.package_id, b.package_id);
+    assert_eq!(ordinal_of(&bytes).unwrap(), 4);
+    assert_eq!(hash_of(&bytes).unwrap(), [9u8; 32]);
 }
 
 #[test]
 fn every_truncation_is_an_error() {
-    let bytes = encode(&sample(), 1, 0).unwrap();
-    for cut in 0..bytes.len() {
-        let r = decode(0, &bytes[..cut]);
-        assert!(matches!(r, Err(StoreError::Corrupt(_))), "cut at {cut}");
+    for bytes in [placed(&sample(), 1, 0), inline_v1(&sample(), 1, 0)] {
+        for cut in 0..bytes.len() {
+            let r = decode(0, &bytes[..cut]);
+            assert!(matches!(r, Err(StoreError::Corrupt(_))), "cut at {cut}");
+        }
     }
 }
 
 #[test]
-fn trailing_bytes_and_unknown_version_are_errors() {
+fn a_length_that_disagrees_with_the_place_is_an_error() {
     let mut bytes = encode(&sample(), 1, 0).unwrap();
+    set_loc(&mut bytes, Loc { len: 1, ..at() });
+    assert!(matches!(decode(0, &bytes), Err(StoreError::Corrupt(_))));
+}
+
+#[test]
+fn trailing_bytes_and_unknown_version_are_errors() {
+    let mut bytes = placed(&sample(), 1, 0);
     bytes.push(0);
     assert!(matches!(decode(0, &bytes), Err(StoreError::Corrupt(_))));
-    let mut bytes = encode(&sample(), 1, 0).unwrap();
-    bytes[0] = 2;
+    let mut bytes = placed(&sample(), 1, 0);
+    bytes[0] = 3;
     assert!(matches!(decode(0, &bytes), Err(StoreError::Corrupt(_))));
     assert!(matches!(ordinal_of(&bytes), Err(StoreError::Corrupt(_))));
 }
@@ -69,7 +109,7 @@ fn trailing_bytes_and_unknown_version_are_errors() {
 fn huge_list_count_is_refused_without_allocating() {
     let mut b = sample();
     b.subtypes.clear();
-    let bytes = encode(&b, 1, 0).unwrap();
+    let bytes = placed(&b, 1, 0);
     // The subtype count sits right after the binding string.
     let at = FIXED_HEAD + 4 + 1 + 8 + 4 + b.binding.len();
     assert_eq!(&bytes[at..at + 4], &[0, 0, 0, 0]);
@@ -80,7 +120,7 @@ fn huge_list_count_is_refused_without_allocating() {
 
 #[test]
 fn flipped_bytes_never_panic() {
-    let bytes = encode(&sample(), 3, 0).unwrap();
+    let bytes = placed(&sample(), 3, 0);
     for i in 0..bytes.len() {
         for v in [0u8, 1, 0x7f, 0x80, 0xff] {
             let mut bad = bytes.clone();

@@ -3,6 +3,7 @@
 use crate::error::StoreError;
 use crate::format;
 use crate::keys;
+use crate::segments::{SegmentEnd, Segments};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use taxii::Timestamp;
@@ -24,6 +25,8 @@ pub(crate) struct Inner {
     pub(crate) db: sled::Db,
     /// The one tree that holds everything (see `keys` for the layout).
     pub(crate) tree: sled::Tree,
+    /// The files holding block content.
+    pub(crate) segments: Segments,
     /// Serialises every write that assigns labels or collection ids, and `snapshot_end`.
     pub(crate) writer: Mutex<LabelFloor>,
     pub(crate) now: Clock,
@@ -74,19 +77,18 @@ const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 impl Store {
     /// Open or create the store in `dir`.
     ///
-    /// A new store gets `dir/FORMAT` ("taxii-mirror store format 1"); a directory whose
+    /// A new store gets `dir/FORMAT` ("taxii-mirror store format 2"); a directory whose
     /// `FORMAT` names another version, or that holds unrelated files, is refused with
-    /// [`StoreError::Format`]. The sled database lives in `dir/db-v1`.
+    /// [`StoreError::Format`] (format 1 is upgraded in place: its blocks stay readable). The
+    /// sled database lives in `dir/db-v1`, block content in `dir/segments`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Self::open_with_clock(dir, Arc::new(|| Timestamp::now().as_micros()))
     }
 
     pub(crate) fn open_with_clock(dir: &Path, now: Clock) -> Result<Store, StoreError> {
         let db_path = format::prepare_dir(dir)?;
-        // sled caches up to 1 GiB of pages by default; polls stream from the page cache of
-        // the OS anyway, so a small cache keeps the server's memory flat as the store grows.
-        // TODO(store): a full poll of 100,000 blocks still peaks near 300 MB whatever this
-        // capacity (4 and 32 MiB measured alike): pages read by a long scan stay resident.
+        // sled caches up to 1 GiB of pages by default; content is outside sled (see
+        // `segments`), so a small cache holds the records of a large collection.
         let db = sled::Config::new()
             .path(db_path)
             .cache_capacity(CACHE_BYTES)
@@ -94,11 +96,18 @@ impl Store {
         let tree = db.open_tree("store")?;
         let floor = initial_floor(&tree)?;
         let persisted_end = read_i64(&tree, keys::G_SNAPSHOT_END)?.unwrap_or(i64::MIN);
+        let segment_end = match tree.get(keys::G_SEGMENT_END)? {
+            Some(v) => Some(SegmentEnd::decode(&v)?),
+            None => None,
+        };
+        let segments = Segments::open(dir, segment_end)?;
+        format::mark_current(dir)?;
         tracing::debug!(dir = %dir.display(), floor, "store opened");
         let store = Store {
             inner: Arc::new(Inner {
                 db,
                 tree,
+                segments,
                 writer: Mutex::new(LabelFloor {
                     floor,
                     persisted_end,
@@ -203,9 +212,9 @@ impl Store {
         Ok(())
     }
 
-    /// Size of the database files on disk, in bytes.
+    /// Size of the database and segment files on disk, in bytes.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.size_on_disk()?)
+        Ok(self.inner.db.size_on_disk()? + self.inner.segments.size_on_disk()?)
     }
 
     /// Take the writer mutex. A poisoned mutex only means a writer panicked; the floor it

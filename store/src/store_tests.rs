@@ -1,6 +1,7 @@
 //! Tests of opening, the format file, collections and metadata.
 
 use super::*;
+use crate::keys;
 use crate::test_util::{block, blocks, open_clocked, TestClock};
 
 #[test]
@@ -9,18 +10,98 @@ fn new_store_writes_format_file_and_db_folder() {
     let path = dir.path().join("store");
     let _s = Store::open(&path).unwrap();
     let text = std::fs::read_to_string(path.join("FORMAT")).unwrap();
-    assert_eq!(text.trim_end(), "taxii-mirror store format 1");
+    assert_eq!(text.trim_end(), "taxii-mirror store format 2");
     assert!(path.join("db-v1").is_dir());
+    assert!(path.join("segments").is_dir());
 }
 
 #[test]
 fn other_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("FORMAT"), "taxii-mirror store format 2\n").unwrap();
+    std::fs::write(dir.path().join("FORMAT"), "taxii-mirror store format 3\n").unwrap();
     match Store::open(dir.path()) {
-        Err(StoreError::Format(msg)) => assert!(msg.contains("format 2"), "{msg}"),
+        Err(StoreError::Format(msg)) => assert!(msg.contains("format 3"), "{msg}"),
         other => panic!("expected a format error, got {:?}", other.err()),
     }
+}
+
+#[test]
+fn format_1_store_is_upgraded_and_its_inline_blocks_still_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.ensure_collection("feed").unwrap();
+    s.append("feed", blocks(0, 3), None).unwrap();
+    // Rewrite the records as format 1 wrote them: content inside the record.
+    let id = s.collection_id("feed").unwrap();
+    let old: Vec<_> = s.range("feed", None, s.snapshot_end()).unwrap().collect();
+    for b in old {
+        let b = b.unwrap();
+        let key = keys::block_key(id, b.label.as_micros());
+        let mut bytes = s.inner.tree.get(key).unwrap().unwrap().to_vec();
+        bytes.truncate(bytes.len() - 20);
+        bytes[0] = crate::record::RECORD_V1;
+        bytes.extend_from_slice(&(b.content.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&b.content);
+        s.inner.tree.insert(key, bytes).unwrap();
+    }
+    s.flush().unwrap();
+    drop(s);
+    std::fs::write(dir.path().join("FORMAT"), "taxii-mirror store format 1\n").unwrap();
+
+    let s = Store::open(dir.path()).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("FORMAT")).unwrap();
+    assert_eq!(text.trim_end(), "taxii-mirror store format 2");
+    s.append("feed", blocks(3, 5), None).unwrap();
+    let got: Vec<_> = s
+        .range("feed", None, s.snapshot_end())
+        .unwrap()
+        .map(|b| b.unwrap().content)
+        .collect();
+    let want: Vec<_> = blocks(0, 5).into_iter().map(|b| b.content).collect();
+    assert_eq!(got, want);
+    let sizes: Vec<u64> = s
+        .range_summaries("feed", None, s.snapshot_end())
+        .unwrap()
+        .map(|b| b.unwrap().size)
+        .collect();
+    assert_eq!(
+        sizes,
+        want.iter().map(|c| c.len() as u64).collect::<Vec<_>>()
+    );
+    assert!(s.verify().unwrap().is_ok());
+}
+
+#[test]
+fn an_append_cut_short_before_its_batch_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.ensure_collection("feed").unwrap();
+    s.append("feed", blocks(0, 2), None).unwrap();
+    // Content written, then the process dies before the batch that names it.
+    let extra = blocks(2, 3);
+    s.inner
+        .segments
+        .write([extra[0].content.as_slice()], extra[0].content.len() as u64)
+        .unwrap();
+    s.flush().unwrap();
+    drop(s);
+
+    let s = Store::open(dir.path()).unwrap();
+    let seg_bytes: u64 = blocks(0, 2).iter().map(|b| b.content.len() as u64).sum();
+    let on_disk: u64 = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(on_disk, seg_bytes, "the uncommitted tail is cut off");
+    s.append("feed", blocks(2, 4), None).unwrap();
+    let got: Vec<_> = s
+        .range("feed", None, s.snapshot_end())
+        .unwrap()
+        .map(|b| b.unwrap().content)
+        .collect();
+    let want: Vec<_> = blocks(0, 4).into_iter().map(|b| b.content).collect();
+    assert_eq!(got, want);
+    assert!(s.verify().unwrap().is_ok());
 }
 
 #[test]

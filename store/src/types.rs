@@ -59,6 +59,22 @@ pub struct StoredBlock {
     pub ingested: Timestamp,
 }
 
+/// What a block is without its content: enough to plan a poll part, count a filtered
+/// window or add up indicators, read without touching the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockSummary {
+    /// Local timestamp label.
+    pub label: Timestamp,
+    /// Content binding id.
+    pub binding: String,
+    /// Content length in bytes.
+    pub size: u64,
+    /// Number of indicators found in the content.
+    pub indicators: u32,
+    /// STIX package id, if known.
+    pub package_id: Option<String>,
+}
+
 /// A metadata write that rides in the same atomic batch as an append (a source checkpoint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaPut {

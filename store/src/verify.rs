@@ -42,7 +42,7 @@ pub struct CollectionReport {
 
 impl Store {
     /// Check every collection: labels strictly increasing, ordinals contiguous from 1, every
-    /// record decodable, every block indexed by its hash and every hash index entry pointing
+    /// record decodable and its content inside the committed segments, every block indexed by its hash and every hash index entry pointing
     /// at a block with that hash, counters agreeing with what is stored, and no data left
     /// under a collection id the directory does not know.
     ///
@@ -116,9 +116,13 @@ impl Store {
             report.last_label = Some(Timestamp::from_micros(label));
 
             match record::decode(label, &v) {
-                Ok(b) if b.ordinal != report.blocks => problem(format!(
+                Ok((b, _)) if b.ordinal != report.blocks => problem(format!(
                     "block {label} has ordinal {}, expected {}",
                     b.ordinal, report.blocks
+                )),
+                Ok((_, Some(loc))) if !self.inner.segments.contains(loc) => problem(format!(
+                    "block {label} names content past the end of segment {}",
+                    loc.segment
                 )),
                 Ok(_) => {}
                 Err(e) => problem(format!("block {label}: {e}")),

@@ -130,3 +130,29 @@ fn verify_during_appends_sees_no_false_problems() {
     writer.join().unwrap();
     assert!(s.verify().unwrap().is_ok());
 }
+
+#[test]
+fn content_past_the_segment_end_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, id, labels) = filled(dir.path());
+    let key = keys::block_key(id, labels[2]);
+    let mut bytes = s.inner.tree.get(key).unwrap().unwrap().to_vec();
+    let (_, loc) = record::decode(labels[2], &bytes).unwrap();
+    let loc = loc.expect("new blocks keep content in a segment");
+    record::set_loc(
+        &mut bytes,
+        crate::segments::Loc {
+            offset: loc.offset + (1 << 20),
+            ..loc
+        },
+    );
+    s.inner.tree.insert(key, bytes).unwrap();
+    let found = problems(&s);
+    assert!(
+        found.iter().any(|p| p.contains("past the end of segment")),
+        "{found:?}"
+    );
+    let read: Vec<_> = s.range("feed", None, s.snapshot_end()).unwrap().collect();
+    assert!(matches!(read[2], Err(StoreError::Corrupt(_))));
+    assert!(read[3].is_ok(), "a bad block does not end the read");
+}

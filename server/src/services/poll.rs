@@ -286,7 +286,7 @@ fn count(
         return Ok(state.store.count(collection, after, until)?);
     }
     let mut n = 0;
-    for block in state.store.range(collection, after, until)? {
+    for block in state.store.range_summaries(collection, after, until)? {
         if matches(bindings, &block?.binding) {
             n += 1;
         }
@@ -294,11 +294,8 @@ fn count(
     Ok(n)
 }
 
-/// Find where a part that starts after `after` ends, and whether more follows.
-///
-/// TODO(server): this reads the part's blocks once before `stream_part` reads them again
-/// (the head carries `more`, so the end must be known first); a store read that yields
-/// labels and sizes without the content would halve the work of a new part.
+/// Find where a part that starts after `after` ends, and whether more follows. Reads the
+/// block records only (labels, bindings, sizes), not the content `stream_part` reads.
 fn plan_part(
     state: &State,
     collection: &str,
@@ -316,13 +313,13 @@ fn plan_part(
         return Ok(planned);
     }
     let (mut blocks, mut bytes) = (0usize, 0usize);
-    for block in state.store.range(collection, after, until)? {
+    for block in state.store.range_summaries(collection, after, until)? {
         let block = block?;
         if !matches(bindings, &block.binding) {
             continue;
         }
-        let size = block.content.len();
-        if blocks == max_blocks || (blocks > 0 && bytes + size > max_bytes) {
+        let size = usize::try_from(block.size).unwrap_or(usize::MAX);
+        if blocks == max_blocks || (blocks > 0 && bytes.saturating_add(size) > max_bytes) {
             planned.more = true;
             break;
         }
