@@ -181,6 +181,10 @@ pub struct SourceConfig {
     /// Poll only up to `now - end_lag` (for upstreams that label late).
     #[serde(default)]
     pub end_lag_secs: f64,
+    /// Allowlist and profile of the local collection (from the server's configuration, not
+    /// from the `[[source]]` table).
+    #[serde(skip)]
+    pub curation: crate::Curation,
 }
 
 fn default_true() -> bool {
@@ -255,6 +259,7 @@ impl SourceConfig {
             backoff_initial_secs: default_backoff_initial(),
             backoff_max_secs: default_backoff_max(),
             end_lag_secs: 0.0,
+            curation: crate::Curation::default(),
         }
     }
 

@@ -152,9 +152,16 @@ impl SourceTask {
             let collection = self.cfg.collection.clone();
             let (all_ind, no_ind) = (prepared.indicators, prepared.no_indicators);
             let blocks = prepared.blocks;
+            let curation = self.cfg.curation.clone();
             let appended = self
                 .blocking(move |s| {
-                    let outcome = s.append(&collection, blocks, meta)?;
+                    let kept = curation.apply(s, &collection, blocks, now)?;
+                    let all_ind = if kept.dropped + kept.edited > 0 {
+                        kept.indicators
+                    } else {
+                        all_ind
+                    };
+                    let outcome = s.append(&collection, kept.blocks, meta)?;
                     let stored = stored_indicators(s, &collection, all_ind, &outcome)?;
                     Ok((outcome, stored))
                 })

@@ -174,9 +174,16 @@ impl SourceTask {
                 prepared.repaired,
             );
             let blocks = prepared.blocks;
+            let curation = self.cfg.curation.clone();
             let (outcome, indicators) = self
                 .blocking(move |s| {
-                    let outcome = s.append(&collection, blocks, Some(meta))?;
+                    let kept = curation.apply(s, &collection, blocks, Timestamp::now())?;
+                    let indicators = if kept.dropped + kept.edited > 0 {
+                        kept.indicators
+                    } else {
+                        indicators
+                    };
+                    let outcome = s.append(&collection, kept.blocks, Some(meta))?;
                     let stored = stored_indicators(s, &collection, indicators, &outcome)?;
                     Ok((outcome, stored))
                 })

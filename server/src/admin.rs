@@ -69,6 +69,7 @@ pub fn server(
             .route("/admin/poll-now/{source}", web::post().to(poll_now))
             .route("/admin/import/{collection}", web::post().to(import))
             .route("/admin/lookup", web::get().to(lookup))
+            .route("/admin/withdraw/{collection}", web::post().to(withdraw))
             .app_data(web::JsonConfig::default().limit(MAX_IMPORT_BYTES))
     })
     .workers(1)
@@ -233,5 +234,46 @@ async fn lookup(
             tracing::error!(cause = %e, "lookup task failed");
             HttpResponse::InternalServerError().json(json!({ "error": "lookup task failed" }))
         }
+    }
+}
+
+/// Body of `POST /admin/withdraw/{collection}`.
+#[derive(serde::Deserialize)]
+struct WithdrawBody {
+    values: Vec<String>,
+}
+
+async fn withdraw(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<WithdrawBody>,
+    state: web::Data<State>,
+    token: web::Data<Token>,
+) -> HttpResponse {
+    if !authorized(&req, &token) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let collection = path.into_inner();
+    let values = body.into_inner().values;
+    if values.is_empty() {
+        return HttpResponse::BadRequest().json(json!({ "error": "no values given" }));
+    }
+    let st = state.get_ref().clone();
+    let done = web::block(move || crate::withdraw::withdraw(&st, &collection, &values)).await;
+    match done {
+        Ok(Ok(outcome)) => HttpResponse::Ok().json(outcome),
+        Ok(Err(e @ crate::withdraw::WithdrawError::UnknownCollection(_))) => {
+            tracing::warn!(cause = %e, "withdraw refused");
+            HttpResponse::NotFound().json(json!({ "error": e.to_string() }))
+        }
+        Ok(Err(e @ crate::withdraw::WithdrawError::BadValue(..))) => {
+            tracing::warn!(cause = %e, "withdraw refused");
+            HttpResponse::BadRequest().json(json!({ "error": e.to_string() }))
+        }
+        Ok(Err(e)) => {
+            tracing::error!(cause = %e, "withdraw failed");
+            HttpResponse::InternalServerError().json(json!({ "error": e.to_string() }))
+        }
+        Err(e) => HttpResponse::InternalServerError().json(json!({ "error": e.to_string() })),
     }
 }

@@ -120,10 +120,17 @@ impl App {
             None => None,
         };
 
+        let curations = config.curations();
         let mirror = if config.sources.is_empty() {
             None
         } else {
-            Some(mirror::Mirror::start(store.clone(), config.sources.clone()))
+            let mut sources = config.sources.clone();
+            for source in &mut sources {
+                if let Some(c) = curations.get(&source.collection) {
+                    source.curation = c.clone();
+                }
+            }
+            Some(mirror::Mirror::start(store.clone(), sources))
         };
 
         let state = Arc::new(AppState {
@@ -138,6 +145,7 @@ impl App {
             http_base,
             store,
             mirror,
+            curations,
             config,
         });
         Ok(App {
@@ -190,6 +198,16 @@ impl App {
             }
         }
         let main = server.run();
+
+        // Apply a changed allowlist (or finish an interrupted withdrawal) to what is stored.
+        let sweeping = state.clone();
+        tokio::task::spawn_blocking(move || match crate::withdraw::sweep_changed(&sweeping) {
+            Ok(done) => {
+                let withdrawn: u64 = done.iter().map(|o| o.withdrawn).sum();
+                info!(collections = done.len(), withdrawn, "allowlist sweep done");
+            }
+            Err(e) => tracing::error!(cause = %e, "allowlist sweep failed"),
+        });
 
         let admin = match self.admin {
             Some(listener) => {

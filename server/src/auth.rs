@@ -217,6 +217,9 @@ mod tests {
                 write: vec![],
                 anonymous_read: false,
                 import_package_size: None,
+                profile: None,
+                kinds: None,
+                max_age_days: None,
             },
             Collection {
                 name: "public".into(),
@@ -225,6 +228,9 @@ mod tests {
                 write: vec!["esa".into()],
                 anonymous_read: true,
                 import_package_size: None,
+                profile: None,
+                kinds: None,
+                max_age_days: None,
             },
         ];
         Authority::new(&users, &collections)

@@ -90,6 +90,17 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Withdraw values from a collection of the running server: every block holding one
+    /// leaves later polls, and a revised block without it is appended.
+    Withdraw {
+        collection: String,
+        #[arg(required = true)]
+        values: Vec<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Make a private CA (ca.crt, ca.key) in a folder.
     MakeCa {
         #[arg(long, default_value = "certs")]
@@ -166,6 +177,15 @@ pub fn main() -> ExitCode {
             data,
         } => match data_dir(config, data) {
             Ok(dir) => lookup(&dir, &values, kind.as_deref(), json),
+            Err(code) => code,
+        },
+        Command::Withdraw {
+            collection,
+            values,
+            config,
+            data,
+        } => match data_dir(config, data) {
+            Ok(dir) => withdraw(&dir, &collection, values),
             Err(code) => code,
         },
         Command::MakeCa { dir, name, force } => match crate::certs::make_ca(&dir, &name, force) {
@@ -379,6 +399,29 @@ fn admin_request(
     })
 }
 
+/// Withdraw values through the running server and print what it did.
+fn withdraw(data_dir: &Path, collection: &str, values: Vec<String>) -> ExitCode {
+    let path = format!("/admin/withdraw/{}", url_path_segment(collection));
+    let body = serde_json::json!({ "values": values })
+        .to_string()
+        .into_bytes();
+    let answer = match admin_request(data_dir, "POST", &path, Some(body)) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let outcome: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    let n = |k: &str| outcome[k].as_u64().unwrap_or(0);
+    println!(
+        "{collection}: {} value(s) withdrawn; {} block(s) withdrawn from later polls, \
+         {} revised block(s) appended ({} blocks read)",
+        values.len(),
+        n("withdrawn"),
+        n("revised"),
+        n("scanned")
+    );
+    ExitCode::SUCCESS
+}
+
 /// Trigger a source and follow it until its run ends.
 fn poll_now(data_dir: &Path, source: &str, no_wait: bool) -> ExitCode {
     let path = format!("/admin/poll-now/{source}");
@@ -525,10 +568,12 @@ fn import(
         .map(|(k, n)| format!("{k}={n}"))
         .collect();
     println!(
-        "{}: added {}, skipped {} (already held), rejected {}, expired {}; {} package{}{}",
+        "{}: added {}, skipped {} (already held), refused {} (allowlist, withdrawn or \
+         profile), rejected {}, expired {}; {} package{}{}",
         reply.collection,
         reply.added,
         reply.skipped,
+        reply.refused,
         rejected,
         expired,
         reply.packages.len(),

@@ -32,6 +32,23 @@ pub struct Config {
     pub collections: Vec<Collection>,
     #[serde(default, rename = "source")]
     pub sources: Vec<mirror::SourceConfig>,
+    /// Values never stored or served, in any collection.
+    #[serde(default)]
+    pub allowlist: AllowlistConfig,
+}
+
+/// The `[allowlist]` table: values kept out of every collection, mirrored ones included.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AllowlistConfig {
+    /// Domains; each also covers its subdomains (and URLs and e-mail addresses on them).
+    pub domains: Vec<String>,
+    /// URL prefixes.
+    pub urls: Vec<String>,
+    /// IP addresses and CIDR networks.
+    pub ips: Vec<String>,
+    /// MD5, SHA-1 or SHA-256 digests.
+    pub hashes: Vec<String>,
 }
 
 /// Listeners and certificates.
@@ -164,6 +181,78 @@ pub struct Collection {
     /// Indicators per STIX package written by `taxii-mirror import` (default 1000).
     #[serde(default)]
     pub import_package_size: Option<usize>,
+    /// A named feed profile: `esa` or `all` (the default).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Indicator kinds kept (`domain`, `url`, `ipv4`, ...), instead of a profile's.
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+    /// Indicators older than this many days are not stored.
+    #[serde(default)]
+    pub max_age_days: Option<u32>,
+}
+
+impl Collection {
+    /// The feed profile of this collection.
+    pub fn profile(&self) -> Result<stix::curate::Profile, String> {
+        let mut profile = stix::curate::Profile::default();
+        if let Some(name) = &self.profile {
+            profile.kinds = stix::curate::Profile::named_kinds(name).ok_or_else(|| {
+                format!(
+                    "collection \"{}\": profile \"{name}\" is not one of esa, all",
+                    self.name
+                )
+            })?;
+        }
+        if let Some(kinds) = &self.kinds {
+            let mut set = std::collections::BTreeSet::new();
+            for k in kinds {
+                set.insert(stix::IndicatorKind::parse(k.trim()).ok_or_else(|| {
+                    format!(
+                        "collection \"{}\": kind \"{k}\" is not one of {}",
+                        self.name,
+                        stix::IndicatorKind::ALL.map(|k| k.as_str()).join(", ")
+                    )
+                })?);
+            }
+            profile.kinds = Some(set);
+        }
+        if let Some(days) = self.max_age_days {
+            if days == 0 {
+                return Err(format!(
+                    "collection \"{}\": max_age_days must be at least 1",
+                    self.name
+                ));
+            }
+            profile.max_age_secs = Some(i64::from(days) * 86_400);
+        }
+        Ok(profile)
+    }
+}
+
+impl AllowlistConfig {
+    /// The allowlist, or the first entry that is not what its key says.
+    pub fn build(&self) -> Result<stix::curate::Allowlist, String> {
+        let mut list = stix::curate::Allowlist::new();
+        let keyed = [
+            ("domains", &self.domains),
+            ("urls", &self.urls),
+            ("ips", &self.ips),
+            ("hashes", &self.hashes),
+        ];
+        for (key, values) in keyed {
+            for v in values {
+                let added = match key {
+                    "domains" => list.add_domain(v),
+                    "urls" => list.add_url_prefix(v),
+                    "ips" => list.add_ip(v),
+                    _ => list.add_hash(v),
+                };
+                added.map_err(|e| format!("allowlist.{key}: \"{v}\": {e}"))?;
+            }
+        }
+        Ok(list)
+    }
 }
 
 /// A configuration problem, with where it is.
@@ -270,6 +359,7 @@ impl Config {
                     c.name
                 ));
             }
+            c.profile()?;
             for u in c.read.iter().chain(&c.write) {
                 if !users.contains(u.as_str()) {
                     return Err(format!(
@@ -292,6 +382,7 @@ impl Config {
             }
         }
         mirror::validate_all(&self.sources).map_err(|e| e.to_string())?;
+        self.allowlist.build()?;
         let p = &self.paths;
         for (key, value) in [
             ("paths.discovery", &p.discovery),
@@ -314,6 +405,22 @@ impl Config {
             return Err("limits: part sizes must be greater than zero".into());
         }
         Ok(())
+    }
+
+    /// The curation of each collection: the allowlist and its profile. Call after
+    /// [`Config::check`] (a bad entry then cannot occur; it would be left out).
+    pub fn curations(&self) -> std::collections::HashMap<String, mirror::Curation> {
+        let allowlist = std::sync::Arc::new(self.allowlist.build().unwrap_or_default());
+        self.collections
+            .iter()
+            .map(|c| {
+                let curation = mirror::Curation {
+                    allowlist: allowlist.clone(),
+                    profile: c.profile().unwrap_or_default(),
+                };
+                (c.name.clone(), curation)
+            })
+            .collect()
     }
 
     /// The base URL advertised to clients, without a trailing slash.
@@ -420,6 +527,39 @@ mod tests {
         let text = format!("{BASE}\n[[collection]]\nname = \"otx\"\nread = [\"carol\"]\n");
         let message = parse(&text).unwrap_err();
         assert_eq!(line_of(&text, &message), Some(10), "{message}");
+    }
+
+    #[test]
+    fn allowlist_and_profiles() {
+        let text = format!(
+            "{BASE}\n[allowlist]\ndomains = [\"partner.example\"]\nips = [\"198.51.100.0/24\"]\n\
+             [[collection]]\nname = \"esa\"\nprofile = \"esa\"\nmax_age_days = 30\n\
+             [[collection]]\nname = \"hashes\"\nkinds = [\"md5\", \"sha256\"]\n"
+        );
+        let c = parse(&text).unwrap();
+        let curations = c.curations();
+        let esa = &curations["esa"];
+        assert_eq!(esa.profile.max_age_secs, Some(30 * 86_400));
+        assert!(esa.allowlist.matches(&stix::Indicator::new(
+            stix::IndicatorKind::Domain,
+            "a.partner.example"
+        )));
+        let kinds = curations["hashes"]
+            .profile
+            .kinds
+            .clone()
+            .unwrap_or_default();
+        assert_eq!(kinds.len(), 2);
+
+        let bad = format!("{BASE}\n[allowlist]\nips = [\"10.0.0.0/40\"]\n");
+        let err = parse(&bad).unwrap_err();
+        assert!(err.contains("allowlist.ips"), "{err}");
+        assert_eq!(line_of(&bad, &err), Some(9), "{err}");
+        let bad = format!("{BASE}\n[[collection]]\nname = \"x\"\nprofile = \"qradar\"\n");
+        let err = parse(&bad).unwrap_err();
+        assert_eq!(line_of(&bad, &err), Some(10), "{err}");
+        let bad = format!("{BASE}\n[[collection]]\nname = \"x\"\nkinds = [\"port\"]\n");
+        assert!(parse(&bad).unwrap_err().contains("\"port\""));
     }
 
     #[test]

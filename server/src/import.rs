@@ -56,6 +56,10 @@ pub struct ImportReply {
     /// Values not stored because the collection already held them (or the import named
     /// them twice).
     pub skipped: u64,
+    /// Values not stored because the allowlist, the values withdrawn from the collection
+    /// or its profile keep them out.
+    #[serde(default)]
+    pub refused: u64,
     /// Values stored, by kind.
     pub added_by_kind: BTreeMap<String, u64>,
     /// Ids of the packages stored.
@@ -136,8 +140,22 @@ pub fn apply(
     let mut seen = HashSet::with_capacity(entries.len());
     let mut fresh = Vec::with_capacity(entries.len());
     let mut skipped = 0u64;
+    let mut refused = 0u64;
+    let curation = state.curation(collection);
+    let allow = curation.effective(store, collection)?;
+    let wanted = |k: IndicatorKind| {
+        curation
+            .profile
+            .kinds
+            .as_ref()
+            .is_none_or(|ks| ks.contains(&k))
+    };
     for entry in entries {
         let i = &entry.indicator;
+        if allow.matches(i) || !wanted(i.kind) {
+            refused += 1;
+            continue;
+        }
         let key = (i.kind, i.value.clone());
         if !seen.insert(key)
             || store.collection_holds_indicator(collection, i.kind.as_str(), &i.value)?
@@ -151,6 +169,7 @@ pub fn apply(
     let mut reply = ImportReply {
         collection: collection.to_owned(),
         skipped,
+        refused,
         ..ImportReply::default()
     };
     if fresh.is_empty() {

@@ -193,6 +193,9 @@ fn upstream_config(
         write: vec![LAB_API_KEY.into()],
         anonymous_read: false,
         import_package_size: None,
+        profile: None,
+        kinds: None,
+        max_age_days: None,
     }];
     config.check()?;
     Ok(config)

@@ -36,3 +36,4 @@ pub mod results;
 pub mod services;
 pub mod state;
 pub mod tls;
+pub mod withdraw;

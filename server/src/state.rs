@@ -20,12 +20,19 @@ pub struct AppState {
     /// Advertised base URL of the plain-HTTP listener, when there is one.
     pub http_base: Option<String>,
     pub mirror: Option<mirror::MirrorHandle>,
+    /// Allowlist and profile of each collection, by name.
+    pub curations: HashMap<String, mirror::Curation>,
 }
 
 /// Shared handle.
 pub type State = Arc<AppState>;
 
 impl AppState {
+    /// The curation of a collection (an empty one for a name not configured).
+    pub fn curation(&self, collection: &str) -> mirror::Curation {
+        self.curations.get(collection).cloned().unwrap_or_default()
+    }
+
     /// Collection names in config order.
     pub fn collection_names(&self) -> Vec<String> {
         self.config

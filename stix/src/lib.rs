@@ -10,13 +10,18 @@
 //! - [`build`]: writes a schema-valid `STIX_Package` from a [`build::PackageSpec`].
 //! - [`list`]: a team's list of values as STIX 1.2 packages.
 //! - [`otx`]: the OTX DirectConnect JSON model and the pulse → STIX 1.2 mapping.
+//! - [`curate`]: allowlists, withdrawn values and feed profiles applied to a block.
+//! - [`downgrade`]: a STIX 1.2 package served as STIX 1.1.1.
 //! - [`ns`]: the namespace URIs we match on and declare.
 //! - [`content_hash`]: the dedupe key of a stored block.
 #![forbid(unsafe_code)]
 
 pub mod build;
 pub mod classify;
+pub mod curate;
 pub mod detect;
+pub mod downgrade;
+mod edit;
 mod error;
 pub mod list;
 pub mod ns;

@@ -8,6 +8,7 @@
 
 mod observable;
 mod text;
+pub(crate) mod track;
 
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ use quick_xml::NsReader;
 use crate::{ns, Indicator, StixError};
 use observable::Observables;
 use text::{attr_value, push_ref};
+use track::Track;
 
 /// Deepest element nesting we accept inside one content block.
 pub const MAX_DEPTH: usize = 256;
@@ -61,7 +63,7 @@ pub fn summarize(
     let mut unwrapped: Option<Vec<u8>> = None;
     for _ in 0..=MAX_UNWRAP {
         let input = unwrapped.as_deref().unwrap_or(content);
-        match read_once(input, ns_context)? {
+        match read_once(input, ns_context, None)? {
             Pass::Summary(summary) => return Ok(summary),
             Pass::Escaped(inner) => unwrapped = Some(inner.into_bytes()),
         }
@@ -75,7 +77,24 @@ enum Pass {
     Escaped(String),
 }
 
-fn read_once(input: &[u8], ns_context: &[(String, String)]) -> Result<Pass, StixError> {
+/// Summarize content that is a package element (not escaped), recording where its parts
+/// are; `Ok(None)` when the content is escaped text, whose bytes cannot be edited in place.
+pub(crate) fn summarize_tracked(
+    content: &[u8],
+    ns_context: &[(String, String)],
+) -> Result<Option<(PackageSummary, Track)>, StixError> {
+    let mut track = Track::default();
+    match read_once(content, ns_context, Some(&mut track))? {
+        Pass::Summary(summary) => Ok(Some((summary, track))),
+        Pass::Escaped(_) => Ok(None),
+    }
+}
+
+fn read_once(
+    input: &[u8],
+    ns_context: &[(String, String)],
+    mut track: Option<&mut Track>,
+) -> Result<Pass, StixError> {
     let mut reader = NsReader::from_reader(input);
     for (prefix, uri) in ns_context {
         let decl = if prefix.is_empty() {
@@ -90,18 +109,23 @@ fn read_once(input: &[u8], ns_context: &[(String, String)]) -> Result<Pass, Stix
     // Find the root element, collecting any top-level text in case the package is escaped.
     let mut top_text = String::new();
     loop {
-        match reader.read_event().map_err(|e| xml_error(&reader, e))? {
+        let before = reader.buffer_position();
+        let event = reader.read_event().map_err(|e| xml_error(&reader, e))?;
+        if let (Some(t), Event::Start(_) | Event::Empty(_)) = (track.as_deref_mut(), &event) {
+            t.root_tag = Some((before as usize, reader.buffer_position() as usize));
+        }
+        match event {
             Event::Start(root) => {
                 if !top_text.trim().is_empty() {
                     return Err(StixError::MixedContent);
                 }
-                return read_package(&mut reader, &root, false).map(Pass::Summary);
+                return read_package(&mut reader, &root, false, track).map(Pass::Summary);
             }
             Event::Empty(root) => {
                 if !top_text.trim().is_empty() {
                     return Err(StixError::MixedContent);
                 }
-                return read_package(&mut reader, &root, true).map(Pass::Summary);
+                return read_package(&mut reader, &root, true, track).map(Pass::Summary);
             }
             Event::Text(t) => top_text.push_str(&t.xml10_content()),
             Event::CData(c) => top_text.push_str(&c.xml10_content()),
@@ -131,6 +155,7 @@ fn read_package(
     reader: &mut NsReader<&[u8]>,
     root: &BytesStart<'_>,
     root_is_empty: bool,
+    mut track: Option<&mut Track>,
 ) -> Result<PackageSummary, StixError> {
     let mut summary = PackageSummary::default();
     if !is(reader.resolver().resolve_element(root.name()).0, ns::STIX)
@@ -150,7 +175,9 @@ fn read_package(
     let mut title: Option<String> = None;
     let mut observables = Observables::default();
     loop {
+        let before = reader.buffer_position() as usize;
         let event = reader.read_event().map_err(|e| xml_error(reader, e))?;
+        let after = reader.buffer_position() as usize;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
@@ -161,6 +188,9 @@ fn read_package(
                 let (ns_result, local) = reader.resolver().resolve_element(e.name());
                 let ns_uri = namespace_of(&ns_result);
                 let local = local.as_ref();
+                if let Some(t) = track.as_deref_mut() {
+                    t.start(depth, ns_uri == ns::STIX, local, e, before, &observables)?;
+                }
 
                 if depth == 2 && ns_uri == ns::STIX && local == "STIX_Header" {
                     in_header = !is_empty;
@@ -180,6 +210,9 @@ fn read_package(
                         &mut in_header,
                         depth,
                     );
+                    if let Some(t) = track.as_deref_mut() {
+                        t.end(depth, after, &observables);
+                    }
                     depth -= 1;
                 }
             }
@@ -191,6 +224,9 @@ fn read_package(
                     &mut in_header,
                     depth,
                 );
+                if let Some(t) = track.as_deref_mut() {
+                    t.end(depth, after, &observables);
+                }
                 depth -= 1;
                 if depth == 0 {
                     break;

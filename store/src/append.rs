@@ -35,6 +35,18 @@ impl Store {
         blocks: Vec<NewBlock>,
         meta: Option<MetaPut>,
     ) -> Result<AppendOutcome, StoreError> {
+        self.append_with(collection, blocks, meta, Vec::new())
+    }
+
+    /// [`Store::append`] with further raw entries written in the same batch (withdrawal
+    /// markers), even when no block is new.
+    pub(crate) fn append_with(
+        &self,
+        collection: &str,
+        blocks: Vec<NewBlock>,
+        meta: Option<MetaPut>,
+        extra: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<AppendOutcome, StoreError> {
         let started = Instant::now();
         let id = self.collection_id(collection)?;
         let ingested = (self.inner.now)();
@@ -100,9 +112,13 @@ impl Store {
             batch.insert(keys::G_LAST_LABEL, &keys::i64_value(stats.last_label));
             batch.insert(keys::G_SEGMENT_END, &segment_end.encode());
         }
-        let wrote_meta = meta.is_some();
+        let mut wrote_meta = meta.is_some();
         if let Some(m) = meta {
             batch.insert(keys::meta_key(&m.ns, &m.key), m.value);
+        }
+        for (k, v) in extra {
+            batch.insert(k, v);
+            wrote_meta = true;
         }
         if !labels.is_empty() || wrote_meta {
             tree.apply_batch(batch)?;

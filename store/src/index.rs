@@ -193,7 +193,7 @@ fn id_label_of(key: &[u8]) -> Option<(u32, i64)> {
 impl Store {
     /// Every block, in every collection, that holds the indicator `(kind, value)`: by
     /// collection id, then label (oldest first). `kind` is an indicator kind name (`domain`,
-    /// `url`, `ipv4`, ...) and `value` its canonical spelling.
+    /// `url`, `ipv4`, ...) and `value` its canonical spelling. Withdrawn blocks are left out.
     pub fn blocks_with_indicator(
         &self,
         kind: &str,
@@ -216,10 +216,17 @@ impl Store {
             .collect();
         let tree = &self.inner.tree;
         let mut hits = Vec::new();
-        for item in tree.scan_prefix(value_prefix(kind, value)).take(limit) {
+        for item in tree.scan_prefix(value_prefix(kind, value)) {
+            if hits.len() >= limit {
+                break;
+            }
             let (k, _) = item?;
             let (id, label) =
                 id_label_of(&k).ok_or_else(|| StoreError::Corrupt("indicator index key".into()))?;
+            // A withdrawn block no longer holds anything anyone is served.
+            if tree.contains_key(keys::withdrawn_key(id, label))? {
+                continue;
+            }
             let Some(collection) = names.get(&id) else {
                 return Err(StoreError::Corrupt(format!(
                     "indicator index names unknown collection id {id}"

@@ -13,6 +13,7 @@
 //! | `M` len(ns) u32, ns, key | metadata value |
 //! | `G` name | store-wide values (next collection id, last label, last snapshot end, segment end) |
 //! | `I`, `J` | the indicator index (see `index`) |
+//! | `W` id label | withdrawal marker of that block (see `withdraw`) |
 //!
 //! Collection names appear only in `C` keys, where they run to the end of the key, so any
 //! name is unambiguous; everything else refers to a collection by its fixed-width id.
@@ -27,6 +28,8 @@ pub(crate) const BLOCK: u8 = b'B';
 pub(crate) const HASH: u8 = b'H';
 /// Kind byte of a metadata entry.
 pub(crate) const META: u8 = b'M';
+/// Kind byte of a withdrawal marker.
+pub(crate) const WITHDRAWN: u8 = b'W';
 
 /// Store-wide key: the id the next new collection gets.
 pub(crate) const G_NEXT_COLLECTION: &[u8] = b"Gnext-collection";
@@ -100,6 +103,13 @@ pub(crate) fn label_of_block_key(key: &[u8]) -> Option<i64> {
         return None;
     }
     Some(label_from_bytes(key[5..].try_into().ok()?))
+}
+
+/// `W` + id + label: the marker of one withdrawn block (same shape as its block key).
+pub(crate) fn withdrawn_key(id: u32, label: i64) -> [u8; BLOCK_KEY_LEN] {
+    let mut k = block_key(id, label);
+    k[0] = WITHDRAWN;
+    k
 }
 
 /// `H` + id: the prefix of one collection's hash index.

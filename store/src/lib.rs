@@ -27,6 +27,7 @@
 //! - `verify`: [`Store::verify`], a full consistency check.
 //! - `index`: the indicator index, [`Store::blocks_with_indicator`]: which blocks hold a
 //!   value, written in the same batch as the blocks.
+//! - `withdraw`: [`Store::withdraw`]: blocks taken out of every later poll, revisions.
 //! - [`mod@format`]: the store directory, its `FORMAT` file and the versioned database folder.
 //! - `keys`: the key layout of the single sled tree (one tree, so one batch is atomic).
 //! - `record`: the binary block record.
@@ -45,6 +46,7 @@ mod segments;
 mod store;
 mod types;
 mod verify;
+mod withdraw;
 
 pub use error::StoreError;
 pub use index::{IndicatorHit, MAX_KEYED_VALUE};
@@ -53,6 +55,7 @@ pub use segments::SEGMENTS_DIR;
 pub use store::Store;
 pub use types::{AppendOutcome, BlockSummary, MetaPut, NewBlock, StoredBlock};
 pub use verify::{CollectionReport, VerifyReport};
+pub use withdraw::WithdrawOutcome;
 
 /// The handle is shared across threads and a block iterator may move to a blocking task.
 #[allow(dead_code)]

@@ -66,6 +66,8 @@ impl Iterator for SummaryIter {
 struct Records {
     iter: Option<sled::Iter>,
     store: Option<Arc<Inner>>,
+    /// Labels of withdrawn blocks in the window, skipped.
+    withdrawn: crate::withdraw::Withdrawn,
 }
 
 impl Records {
@@ -73,11 +75,18 @@ impl Records {
         Records {
             iter: None,
             store: None,
+            withdrawn: Default::default(),
         }
     }
 
     fn next(&mut self) -> Option<Result<(StoredBlock, Option<Loc>), StoreError>> {
-        let item = self.iter.as_mut()?.next()?;
+        let mut item = self.iter.as_mut()?.next()?;
+        while let Ok((k, _)) = &item {
+            if !self.withdrawn.skips(k) {
+                break;
+            }
+            item = self.iter.as_mut()?.next()?;
+        }
         match item {
             Ok((k, v)) => Some(match keys::label_of_block_key(&k) {
                 Some(label) => record::decode(label, &v),
@@ -134,6 +143,7 @@ impl Store {
             None => Bound::Included(keys::block_key(id, i64::MIN)),
         };
         let hi = Bound::Included(keys::block_key(id, until));
+        let withdrawn = self.withdrawn_between(id, after.map(|t| t.as_micros()), until)?;
         Ok(Records {
             iter: Some(
                 self.inner
@@ -141,6 +151,7 @@ impl Store {
                     .range::<[u8; keys::BLOCK_KEY_LEN], _>((lo, hi)),
             ),
             store: Some(self.inner.clone()),
+            withdrawn,
         })
     }
 
@@ -160,15 +171,21 @@ impl Store {
             None => 0,
         };
         let high = self.ordinal_at(id, until)?;
-        high.checked_sub(low).ok_or_else(|| {
-            StoreError::Corrupt(format!("ordinals decrease in collection {collection:?}"))
-        })
+        let withdrawn = self
+            .withdrawn_between(id, after.map(|t| t.as_micros()), until)?
+            .len() as u64;
+        high.checked_sub(low)
+            .and_then(|n| n.checked_sub(withdrawn))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("ordinals decrease in collection {collection:?}"))
+            })
     }
 
-    /// Number of blocks in the collection.
+    /// Number of blocks served from the collection (withdrawn ones are not counted).
     pub fn total(&self, collection: &str) -> Result<u64, StoreError> {
         let id = self.collection_id(collection)?;
-        Ok(self.stats(id)?.total)
+        let withdrawn = self.withdrawn_between(id, None, i64::MAX)?.len() as u64;
+        Ok(self.stats(id)?.total.saturating_sub(withdrawn))
     }
 
     /// Label of the newest block in the collection, `None` when it is empty.

@@ -78,15 +78,21 @@ pub async fn receive(req: &Request, m: InboxMessage) -> Result<Reply, ServiceErr
     // check that can refuse the message runs before the first write.
     let destinations = m.destination_collections.clone();
     let st = state.clone();
-    let (stored, duplicates) = blocking(move || {
-        let (mut stored, mut duplicates) = (0, 0);
+    let (stored, duplicates, refused) = blocking(move || {
+        let (mut stored, mut duplicates, mut refused) = (0, 0, 0);
         for d in &destinations {
-            let outcome = st.store.append(d, blocks.clone(), None)?;
+            // The allowlist, the values withdrawn from `d` and its profile apply to pushed
+            // content as to mirrored content.
+            let kept =
+                st.curation(d)
+                    .apply(&st.store, d, blocks.clone(), taxii::Timestamp::now())?;
+            refused += kept.dropped;
+            let outcome = st.store.append(d, kept.blocks, None)?;
             stored += outcome.stored;
             duplicates += outcome.duplicates;
         }
         st.store.flush()?;
-        Ok((stored, duplicates))
+        Ok((stored, duplicates, refused))
     })
     .await?;
     tracing::info!(
@@ -94,14 +100,20 @@ pub async fn receive(req: &Request, m: InboxMessage) -> Result<Reply, ServiceErr
         collections = ?m.destination_collections,
         stored,
         duplicates,
+        refused,
         "inbox stored"
     );
 
     let mut status = taxii::status::StatusMessage::new(&req.message_id, StatusType::Success);
     status.header = response_header(req);
-    status.message = Some(format!(
-        "{stored} content blocks stored, {duplicates} already held"
-    ));
+    status.message = Some(if refused == 0 {
+        format!("{stored} content blocks stored, {duplicates} already held")
+    } else {
+        format!(
+            "{stored} content blocks stored, {duplicates} already held, {refused} left \
+             nothing the collection keeps (allowlist, withdrawn values or profile)"
+        )
+    });
     Ok(Reply::Message {
         message: Box::new(Message::StatusMessage(status)),
         collection: m.destination_collections.join(","),

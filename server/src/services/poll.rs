@@ -1,5 +1,9 @@
 //! Poll and Poll_Fulfillment: a time window turned into a range read over labels and
 //! streamed, split into parts that stay stable while new blocks arrive.
+//!
+//! A client that asks for STIX 1.1.1 and not 1.2 gets the STIX 1.2 blocks converted
+//! ([`stix::downgrade`]); that conversion is the one read of stored STIX on this path, and
+//! only for those clients.
 
 use std::time::Instant;
 
@@ -268,8 +272,18 @@ struct Planned {
     more: bool,
 }
 
-fn matches(bindings: &[String], binding: &str) -> bool {
-    bindings.is_empty() || bindings.iter().any(|b| b == binding)
+/// How a block is served under a binding filter: `None` not at all, `Some(false)` as
+/// stored, `Some(true)` converted from STIX 1.2 to 1.1.1 (for clients that read only 1.1.1).
+fn serve_as(bindings: &[String], binding: &str) -> Option<bool> {
+    if bindings.is_empty() || bindings.iter().any(|b| b == binding) {
+        Some(false)
+    } else if binding == taxii::BINDING_STIX_12
+        && bindings.iter().any(|b| b == taxii::BINDING_STIX_111)
+    {
+        Some(true)
+    } else {
+        None
+    }
 }
 
 fn count(
@@ -287,7 +301,7 @@ fn count(
     }
     let mut n = 0;
     for block in state.store.range_summaries(collection, after, until)? {
-        if matches(bindings, &block?.binding) {
+        if serve_as(bindings, &block?.binding).is_some() {
             n += 1;
         }
     }
@@ -315,7 +329,7 @@ fn plan_part(
     let (mut blocks, mut bytes) = (0usize, 0usize);
     for block in state.store.range_summaries(collection, after, until)? {
         let block = block?;
-        if !matches(bindings, &block.binding) {
+        if serve_as(bindings, &block.binding).is_none() {
             continue;
         }
         let size = usize::try_from(block.size).unwrap_or(usize::MAX);
@@ -368,15 +382,34 @@ fn stream_part(
                         return;
                     }
                 };
-                if !matches(&bindings, &block.binding) {
+                let Some(convert) = serve_as(&bindings, &block.binding) else {
                     continue;
-                }
+                };
+                let converted = if convert {
+                    match stix::downgrade::to_stix_111(&block.content, &block.ns_context) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            // TODO(server): a package stored as escaped text is not
+                            // converted; it is served under its own binding rather than
+                            // mislabelled (it is counted, so it cannot be left out).
+                            tracing::warn!(collection, label = %block.label, cause = %e,
+                                "STIX 1.2 block could not be converted to 1.1.1");
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                let (binding, content) = match &converted {
+                    Some(c) => (taxii::BINDING_STIX_111, c.as_slice()),
+                    None => (block.binding.as_str(), block.content.as_slice()),
+                };
                 blocks += 1;
-                bytes += block.content.len() as u64;
+                bytes += content.len() as u64;
                 let view = taxii::write::BlockRef {
-                    binding: &block.binding,
+                    binding,
                     subtypes: &block.subtypes,
-                    content: &block.content,
+                    content,
                     ns_context: &block.ns_context,
                     timestamp_label: Some(block.label),
                     message: None,

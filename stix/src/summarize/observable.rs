@@ -201,6 +201,16 @@ impl Observables {
         }
     }
 
+    /// Number of values found so far.
+    pub(super) fn found_len(&self) -> usize {
+        self.found.len()
+    }
+
+    /// Number of objects so far that yielded nothing we map.
+    pub(super) fn unmapped_count(&self) -> u32 {
+        self.unmapped
+    }
+
     /// Everything found, and the count of objects that yielded nothing we map.
     pub(super) fn finish(self) -> (Vec<Indicator>, u32) {
         (self.found, self.unmapped)
