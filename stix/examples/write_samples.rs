@@ -1,5 +1,6 @@
-//! Write sample packages (every indicator kind, STIX 1.1.1 and 1.2) into a folder, for schema
-//! validation with `stix/tests/validate_stix.sh`.
+//! Write sample packages (every indicator kind, STIX 1.1.1 and 1.2, and STIX 1.2 packages
+//! converted for 1.1.1-only clients) into a folder, for schema validation with
+//! `stix/tests/validate_stix.sh`.
 //!
 //! `cargo run -p stix --example write_samples -- <out-dir>`
 
@@ -17,6 +18,32 @@ fn main() -> std::io::Result<()> {
     for version in [StixVersion::V111, StixVersion::V12] {
         let name = format!("sample-{}.xml", version.as_str());
         std::fs::write(out.join(name), package(&spec(version)))?;
+    }
+    write_converted(&out)?;
+    Ok(())
+}
+
+/// The STIX 1.2 sample and every tenth OTX fixture as served to clients that read only STIX
+/// 1.1.1 (`stix::downgrade`), as `as-1.1.1-<name>.xml`.
+fn write_converted(out: &std::path::Path) -> std::io::Result<()> {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/otx/stix");
+    let mut inputs = vec![(
+        "sample-1.2.xml".to_owned(),
+        package(&spec(StixVersion::V12)),
+    )];
+    let mut names: Vec<_> = std::fs::read_dir(&fixtures)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    names.sort();
+    for path in names.into_iter().step_by(10) {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        inputs.push((name.unwrap_or_default(), std::fs::read(&path)?));
+    }
+    for (name, xml) in inputs {
+        let converted = stix::downgrade::to_stix_111(&xml, &[])
+            .map_err(|e| std::io::Error::other(format!("{name}: {e}")))?;
+        std::fs::write(out.join(format!("as-1.1.1-{name}")), converted)?;
     }
     Ok(())
 }

@@ -142,6 +142,8 @@ pub fn curate(
     };
     let mut covered = vec![false; values.len()];
     let mut removed = vec![false; track.items.len()];
+    // TODO(stix): an indicator is kept or cut whole, so the other values of a composite
+    // observable that holds a listed one go with it.
     for (n, item) in track.items.iter().enumerate() {
         let mine = &values[item.values.clone()];
         covered[item.values.clone()]

@@ -289,3 +289,68 @@ def test_stix_12_is_served_as_111_to_clients_that_ask_only_for_111(servers, tmp_
     # Clients that take 1.2 get it unchanged.
     new = poll_all(esa, "private", bindings=[STIX_12])
     assert {b.child().get("version") for b in new.blocks} == {"1.2"}
+
+
+def lookup_collections(server, value):
+    """The collections `taxii-mirror lookup` says hold the value."""
+    import json
+    out = run_bin("lookup", value, "--json", "--data", data_dir(server)).stdout
+    return sorted({h["collection"] for h in json.loads(out.strip().splitlines()[-1])["hits"]})
+
+
+def test_lookup_leaves_withdrawn_blocks_out(servers):
+    _, mirror = servers
+    # test_withdraw_from_a_mirrored_collection withdrew fp.example.test from `copy`.
+    assert lookup_collections(mirror, "bad-1.example.test") == ["copy"]
+    assert lookup_collections(mirror, "fp.example.test") == []
+
+
+def test_a_changed_allowlist_is_applied_to_stored_blocks_at_start(make_server, pki,
+                                                                  password_hash, tmp_path):
+    folder = tmp_path / "sweep"
+    text = make_config(folder / "data", pki, password_hash,
+                       collections={"team": dict(read=["esa"], write=["esa"])})
+    server = Server(folder, text, pki["ca"]).start()
+    try:
+        esa = server.client()
+        push(esa, "team", [package("sw-1", [("domain", "later.example.test"),
+                                            ("domain", "stays.example.test")]),
+                           package("sw-2", [("domain", "cdn.later.example.test")]),
+                           package("sw-3", [("domain", "other.example.test")])],
+             binding=STIX_12)
+        end = poll_all(esa, "team").parts[0].text("Inclusive_End_Timestamp")
+        assert count(esa, "team") == 3
+    finally:
+        server.stop()
+
+    server.config.write_text(text + '[allowlist]\ndomains = ["later.example.test"]\n')
+    server.addrs, server.log_path = {}, folder / "second.log"
+    server.start()
+    try:
+        wait_for(server, "allowlist sweep done")
+        assert 'withdrawn=2' in server.log(), server.log()[-2000:]
+        esa = server.client()
+        got = poll_all(esa, "team")
+        assert values_of(got.blocks) == ["other.example.test", "stays.example.test"]
+        assert count(esa, "team") == 2
+        assert poll_all(esa, "team", begin=end).ids == ["test:Package-sw-1"]
+        # A third start finds nothing changed and reads nothing again.
+    finally:
+        server.stop()
+    server.addrs, server.log_path = {}, folder / "third.log"
+    server.start()
+    try:
+        wait_for(server, "allowlist sweep done")
+        assert "collections=0" in server.log(), server.log()[-2000:]
+    finally:
+        server.stop()
+
+
+def test_cabby_asking_for_111_gets_converted_packages(servers):
+    from test_cabby import cabby, polled
+    _, mirror = servers
+    want = count(mirror.client(), "copy")
+    out, err = cabby("taxii-poll", "--path", mirror.base + "/services/poll", "-c", "copy",
+                     "-b", STIX_111, server=mirror)
+    assert polled(err) == want
+    assert out.count('version="1.1.1"') == want and 'version="1.2"' not in out, out[:2000]
