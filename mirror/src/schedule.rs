@@ -33,6 +33,11 @@ impl SourceTask {
             s.last_run_indicators = stats.indicators;
             s.last_run_duplicates = stats.duplicates;
             s.last_run_ms = ms;
+            if !matches!(err, Some(SourceError::Cancelled)) {
+                s.total_runs += 1;
+                s.total_run_ms += ms;
+                s.total_failures += u64::from(err.is_some());
+            }
         });
         let Some(e) = err else {
             self.failures = 0;

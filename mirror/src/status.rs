@@ -73,6 +73,15 @@ pub struct SourceStatus {
     pub total_repaired: u64,
     /// Consecutive failed runs.
     pub consecutive_failures: u32,
+    /// Runs finished (successfully or not) since the status was first written.
+    #[serde(default)]
+    pub total_runs: u64,
+    /// Runs that failed since the status was first written.
+    #[serde(default)]
+    pub total_failures: u64,
+    /// Time spent in finished runs since the status was first written, in milliseconds.
+    #[serde(default)]
+    pub total_run_ms: u64,
     /// When the next run is due; `None` while disabled or after an auth failure.
     pub next_run: Option<String>,
     /// Progress of the current (or last) run.
