@@ -28,6 +28,8 @@
 //! - `index`: the indicator index, [`Store::blocks_with_indicator`]: which blocks hold a
 //!   value, written in the same batch as the blocks.
 //! - `withdraw`: [`Store::withdraw`]: blocks taken out of every later poll, revisions.
+//! - `backup`: what export and import need: the dedupe index, every metadata entry, the
+//!   label floor, and [`Store::restore`] of blocks under their original labels.
 //! - [`mod@format`]: the store directory, its `FORMAT` file and the versioned database folder.
 //! - `keys`: the key layout of the single sled tree (one tree, so one batch is atomic).
 //! - `record`: the binary block record.
@@ -36,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod append;
+mod backup;
 mod error;
 pub mod format;
 mod index;
@@ -48,6 +51,7 @@ mod types;
 mod verify;
 mod withdraw;
 
+pub use backup::{MetaEntry, RestoredBlock};
 pub use error::StoreError;
 pub use index::{IndicatorHit, MAX_KEYED_VALUE};
 pub use read::{BlockIter, SummaryIter};
