@@ -1,7 +1,7 @@
-//! The admin listener: health, mirror status, poll-now, imports and look-ups, on loopback
-//! by default.
+//! The admin listener: health, readiness and metrics (see [`crate::health`]), mirror status,
+//! poll-now, imports and look-ups, on loopback by default.
 //!
-//! Admin calls other than `/healthz` carry `Authorization: Bearer <token>`, where the token
+//! Admin calls (under `/admin/`) carry `Authorization: Bearer <token>`, where the token
 //! is written to `<data_dir>/admin.token` (mode 0600) at start-up, so only someone who can
 //! read the data folder can drive the running server.
 
@@ -64,7 +64,7 @@ pub fn server(
         actix_web::App::new()
             .app_data(data.clone())
             .app_data(token.clone())
-            .route("/healthz", web::get().to(healthz))
+            .configure(crate::health::routes)
             .route("/admin/status", web::get().to(status))
             .route("/admin/poll-now/{source}", web::post().to(poll_now))
             .route("/admin/import/{collection}", web::post().to(import))
@@ -88,10 +88,6 @@ fn authorized(req: &HttpRequest, token: &Token) -> bool {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
 async fn status(

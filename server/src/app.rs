@@ -44,6 +44,7 @@ pub struct App {
     http: Option<TcpListener>,
     admin: Option<TcpListener>,
     tls: rustls::ServerConfig,
+    certs: Arc<crate::reload::CertSource>,
 }
 
 /// Addresses the application bound.
@@ -58,7 +59,8 @@ impl App {
     /// Open the store, load certificates, bind every listener and start the mirror tasks.
     /// Must run inside the actix (tokio) runtime.
     pub async fn build(config: Config) -> Result<App, StartError> {
-        let tls = crate::tls::server_config(&config.listen.cert, &config.listen.key)?;
+        let certs = crate::reload::CertSource::load(&config.listen.cert, &config.listen.key)?;
+        let tls = crate::tls::config_with_resolver(certs.clone())?;
 
         // Open the store and create the configured collections, off the async threads.
         let data_dir = config.data_dir.clone();
@@ -147,6 +149,7 @@ impl App {
             mirror,
             curations,
             config,
+            metrics: crate::metrics::Metrics::default(),
         });
         Ok(App {
             state,
@@ -154,6 +157,7 @@ impl App {
             http,
             admin,
             tls,
+            certs,
         })
     }
 
@@ -169,7 +173,9 @@ impl App {
         }
     }
 
-    /// Serve until SIGINT or SIGTERM, then stop the mirror tasks.
+    /// Serve until SIGINT or SIGTERM, then stop within [`STOP_GRACE_SECS`]: new
+    /// connections are refused, requests in flight (polls being streamed included) finish,
+    /// and at the same time each mirror source commits the batch it is writing and stops.
     pub async fn run(self) -> std::io::Result<()> {
         let bound = self.bound();
         let state = self.state.clone();
@@ -180,6 +186,11 @@ impl App {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
 
+        // Signals are caught from here on (before, SIGTERM or SIGHUP would end the process).
+        let stop = crate::signals::stop_requested();
+        let check = Duration::from_secs_f64(state.config.listen.cert_check_secs.max(0.0));
+        let watcher = crate::reload::watch(self.certs, check, state.clone());
+
         let app_data = data.clone();
         let mut server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
@@ -188,7 +199,8 @@ impl App {
         })
         .workers(workers)
         .client_request_timeout(Duration::from_secs(30))
-        .shutdown_timeout(20)
+        .shutdown_timeout(STOP_GRACE_SECS)
+        .disable_signals()
         .listen_rustls_0_23(self.https, self.tls)?;
         info!(kind = "https", addr = %bound.https, "listening");
         if let Some(http) = self.http {
@@ -198,6 +210,7 @@ impl App {
             }
         }
         let main = server.run();
+        let main_handle = main.handle();
 
         // Apply a changed allowlist (or finish an interrupted withdrawal) to what is stored.
         let sweeping = state.clone();
@@ -223,25 +236,47 @@ impl App {
             None => None,
         };
 
-        // A server runs only while its future is polled: the admin one on its own task.
+        // A server runs only while its future is polled: each on its own task.
         let admin = admin.map(|srv| {
             let handle = srv.handle();
             (handle, actix_web::rt::spawn(srv))
         });
-        let result = main.await;
+        let mut main_task = actix_web::rt::spawn(main);
+        let watcher = actix_web::rt::spawn(watcher);
+
+        let result = tokio::select! {
+            signal = stop => {
+                info!(signal, grace_secs = STOP_GRACE_SECS, "stopping: finishing requests in flight and the current ingest batch");
+                let mirror_stopped = async {
+                    if let Some(m) = &state.mirror {
+                        m.shutdown().await;
+                    }
+                };
+                futures_util::future::join(main_handle.stop(true), mirror_stopped).await;
+                main_task.await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+            }
+            ended = &mut main_task => {
+                if let Some(m) = &state.mirror {
+                    m.shutdown().await;
+                }
+                ended.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+            }
+        };
+        watcher.abort();
         if let Some((handle, task)) = admin {
             handle.stop(true).await;
             let _ = task.await;
             let _ = std::fs::remove_file(state.config.data_dir.join(admin::ADDR_FILE));
-        }
-        if let Some(m) = &state.mirror {
-            m.shutdown().await;
         }
         let _ = state.store.flush();
         info!("stopped");
         result
     }
 }
+
+/// Longest a stop waits for requests in flight (the mirror gets
+/// [`mirror::SHUTDOWN_GRACE`], at the same time).
+pub const STOP_GRACE_SECS: u64 = 20;
 
 /// TAXII routes at the configured paths (and the OTX-style aliases).
 fn routes(cfg: &mut web::ServiceConfig, data: &web::Data<State>) {

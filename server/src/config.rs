@@ -67,6 +67,14 @@ pub struct Listen {
     /// Worker threads (default: one per core).
     #[serde(default)]
     pub workers: Option<usize>,
+    /// Seconds between checks of the certificate and key files for a change (reloaded
+    /// without dropping connections); 0 turns the check off (SIGHUP still reloads).
+    #[serde(default = "default_cert_check_secs")]
+    pub cert_check_secs: f64,
+}
+
+fn default_cert_check_secs() -> f64 {
+    10.0
 }
 
 /// Protocol limits.
@@ -326,6 +334,12 @@ impl Config {
 
     /// Every consistency rule a file must meet; the message names the key.
     pub fn check(&self) -> Result<(), String> {
+        let secs = self.listen.cert_check_secs;
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(format!(
+                "listen.cert_check_secs: {secs} must be a number of seconds, 0 or more"
+            ));
+        }
         let mut users = BTreeSet::new();
         for user in &self.users {
             if !users.insert(user.name.as_str()) {

@@ -81,6 +81,7 @@ pub async fn serve(
                 path = req.path(),
                 peer, limit, "refused: request body over the limit"
             );
+            state.metrics.request("-", "-", "-", "BAD_MESSAGE");
             let status = ServiceError::BadMessage(format!(
                 "request body is larger than the limit of {limit} bytes"
             ))
@@ -126,6 +127,7 @@ pub async fn serve(
             let version = e.version.unwrap_or(answer_version);
             let id = e.message_id.clone().unwrap_or_else(|| "0".to_string());
             warn!(path = req.path(), peer, cause = %e, "refused: unreadable TAXII message");
+            state.metrics.request("-", "-", "-", "BAD_MESSAGE");
             let status = ServiceError::BadMessage(e.to_string()).to_status(&id);
             return respond_status(version, https, status);
         }
@@ -133,6 +135,12 @@ pub async fn serve(
     let version = envelope.version;
     let message_id = envelope.message.message_id().to_string();
     let name = envelope.message.name(version);
+    let is_poll = matches!(
+        envelope.message,
+        Message::PollRequest(_) | Message::PollFulfillment(_)
+    );
+    let asked_collection =
+        known_collection(&state, requested_collection(&envelope.message)).to_string();
 
     match header_version {
         Some(Some(v)) if v != version => {
@@ -142,6 +150,7 @@ pub async fn serve(
                 message = name,
                 "refused: X-TAXII-Content-Type disagrees with the body"
             );
+            state.metrics.request(name, "-", "-", "BAD_MESSAGE");
             let status = ServiceError::BadMessage(format!(
                 "X-TAXII-Content-Type says {} but the body is a {} message",
                 th::message_binding(v),
@@ -155,6 +164,7 @@ pub async fn serve(
                 path = req.path(),
                 peer, "refused: unknown X-TAXII-Content-Type"
             );
+            state.metrics.request(name, "-", "-", "BAD_MESSAGE");
             let status = ServiceError::BadMessage("unknown X-TAXII-Content-Type".into())
                 .to_status(&message_id);
             return respond_status(version, https, status);
@@ -172,6 +182,10 @@ pub async fn serve(
         Ok(c) => c,
         Err(e) => {
             warn!(path = req.path(), peer, message = name, cause = %e, "refused: login failed");
+            state.metrics.request(name, "-", "-", "UNAUTHORIZED");
+            if is_poll {
+                state.metrics.poll("-", "-", "UNAUTHORIZED", 0, 0);
+            }
             return respond_status(
                 version,
                 https,
@@ -196,6 +210,12 @@ pub async fn serve(
         }) => {
             let ms = started.elapsed().as_millis() as u64;
             info!(path, user, peer, message = name, collection, ms, "served");
+            let shown = known_collection(&state, Some(&collection));
+            state.metrics.request(name, shown, &user, "SUCCESS");
+            if is_poll {
+                // A count-only answer: no blocks.
+                state.metrics.poll(shown, &user, "SUCCESS", 0, 0);
+            }
             respond(
                 StatusCode::OK,
                 version,
@@ -207,7 +227,10 @@ pub async fn serve(
             )
         }
         Ok(Reply::Stream(stream)) => {
-            // The poll stream logs its own line when it ends (blocks, bytes, ms).
+            // The poll stream logs its own line and counts its blocks when it ends.
+            state
+                .metrics
+                .request(name, &asked_collection, &user, "SUCCESS");
             HttpResponse::Ok()
                 .insert_header((CONTENT_TYPE, "application/xml"))
                 .insert_header((th::X_TAXII_CONTENT_TYPE, th::message_binding(version)))
@@ -224,8 +247,34 @@ pub async fn serve(
                     warn!(path, user, peer, message = name, cause = %other, "refused")
                 }
             }
+            let status = e.status_type().as_str();
+            state
+                .metrics
+                .request(name, &asked_collection, &user, status);
+            if is_poll {
+                state.metrics.poll(&asked_collection, &user, status, 0, 0);
+            }
             respond_status(version, https, e.to_status(&message_id))
         }
+    }
+}
+
+/// The collection a message names, if any.
+fn requested_collection(message: &Message) -> Option<&str> {
+    match message {
+        Message::PollRequest(m) => Some(&m.collection_name),
+        Message::PollFulfillment(m) => Some(&m.collection_name),
+        Message::SubscriptionManagementRequest(m) => Some(&m.collection_name),
+        _ => None,
+    }
+}
+
+/// A collection name as a metrics label: configured ones as they are, anything else `-`
+/// (so a client cannot make up label values).
+fn known_collection<'a>(state: &State, name: Option<&'a str>) -> &'a str {
+    match name {
+        Some(n) if state.collections.contains_key(n) => n,
+        _ => "-",
     }
 }
 

@@ -9,8 +9,10 @@
 //!   subscriptions).
 //! - [`results`]: multi-part poll results kept stable between fulfilments.
 //! - [`auth`]: Basic auth against argon2id hashes; every collection right decided here.
-//! - [`tls`]: rustls with PEM certificates.
-//! - [`admin`]: health, mirror status, poll-now, imports and look-ups on a loopback listener.
+//! - [`tls`]: rustls with PEM certificates; [`reload`]: the certificate swapped on SIGHUP
+//!   or file change.
+//! - [`admin`]: mirror status, poll-now, imports and look-ups on a loopback listener, which
+//!   also serves [`health`] (`/healthz`, `/readyz`) and [`metrics`] (`/metrics`).
 //! - [`lists`]: reading list files (plain, CSV) for `import`.
 //! - [`import`]: storing an import in a private collection.
 //! - [`lookup`]: which collections and blocks hold a value.
@@ -26,14 +28,18 @@ pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod http_binding;
 pub mod import;
 pub mod lab;
 pub mod lists;
 pub mod logging;
 pub mod lookup;
+pub mod metrics;
+pub mod reload;
 pub mod results;
 pub mod services;
+pub mod signals;
 pub mod state;
 pub mod tls;
 pub mod withdraw;

@@ -22,6 +22,8 @@ pub struct AppState {
     pub mirror: Option<mirror::MirrorHandle>,
     /// Allowlist and profile of each collection, by name.
     pub curations: HashMap<String, mirror::Curation>,
+    /// Counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Shared handle.

@@ -369,6 +369,7 @@ fn stream_part(
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(collection, cause = %e, "poll aborted: store read failed");
+                    state.metrics.poll(&collection, &user, "FAILURE", 0, 0);
                     let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
                     return;
                 }
@@ -378,6 +379,9 @@ fn stream_part(
                     Ok(b) => b,
                     Err(e) => {
                         tracing::error!(collection, cause = %e, "poll aborted: store read failed");
+                        state
+                            .metrics
+                            .poll(&collection, &user, "FAILURE", blocks, bytes);
                         let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
                         return;
                     }
@@ -420,6 +424,9 @@ fn stream_part(
                         Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(CHUNK * 2)));
                     if tx.blocking_send(Ok(chunk)).is_err() {
                         tracing::warn!(collection, user, "poll abandoned by the client");
+                        state
+                            .metrics
+                            .poll(&collection, &user, "ABANDONED", blocks, bytes);
                         return;
                     }
                 }
@@ -427,6 +434,9 @@ fn stream_part(
         }
         taxii::write::poll_response_tail(version, &mut buf);
         let _ = tx.blocking_send(Ok(Bytes::from(buf)));
+        state
+            .metrics
+            .poll(&collection, &user, "SUCCESS", blocks, bytes);
         info!(
             user,
             collection,
