@@ -101,6 +101,10 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Backup(crate::backup::BackupCommand),
+    #[command(flatten)]
+    Probe(crate::probe::ProbeCommand),
     /// Make a private CA (ca.crt, ca.key) in a folder.
     MakeCa {
         #[arg(long, default_value = "certs")]
@@ -144,6 +148,20 @@ pub fn main() -> ExitCode {
             }
         },
         Command::HashPassword => hash_password(),
+        Command::Backup(cmd) => {
+            let (config, data) = cmd.store_options();
+            match data_dir(config, data) {
+                Ok(dir) => match cmd.run(&dir) {
+                    Ok(line) => {
+                        println!("{line}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(e.to_string()),
+                },
+                Err(code) => code,
+            }
+        }
+        Command::Probe(cmd) => cmd.run(),
         Command::Lab(args) => crate::lab::run(args),
         Command::Status { config, data } => match data_dir(config, data) {
             Ok(dir) => status(&dir),

@@ -18,12 +18,15 @@
 //! - [`lookup`]: which collections and blocks hold a value.
 //! - [`certs`]: a private CA and server certificates.
 //! - [`lab`]: the offline lab (an OTX-like upstream, the mirror and the server).
+//! - [`backup`]: `export` and `import-backup` of a stopped server's store.
+//! - [`probe`]: `healthcheck`, the container's health probe.
 //! - [`cli`]: the `taxii-mirror` subcommands.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod certs;
 pub mod cli;
 pub mod config;
@@ -36,6 +39,7 @@ pub mod lists;
 pub mod logging;
 pub mod lookup;
 pub mod metrics;
+pub mod probe;
 pub mod reload;
 pub mod results;
 pub mod services;
