@@ -17,8 +17,9 @@
 //!
 //! Blocks are read with `Store::range`, so an export does not depend on the record layout;
 //! the import writes each block back under its label with `Store::restore` in the layout of
-//! the build that imports it. Import only fills a new, empty store and checks the result
-//! with `Store::verify`.
+//! the build that imports it, with its indicator index entries read again from the content
+//! by this build. Import only fills a new, empty store and checks the result with
+//! `Store::verify`.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -29,7 +30,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use store::{NewBlock, RestoredBlock, Store};
+use store::{NewBlock, RestoredBlock, Store, StoredBlock};
 use taxii::Timestamp;
 use tracing::info;
 
@@ -504,19 +505,36 @@ pub fn import(from: &Path, data_dir: &Path) -> Result<Summary, BackupError> {
             let content = B64
                 .decode(&b.content)
                 .map_err(|e| invalid(blocks_path, format!("line {n}: content: {e}")))?;
-            batch.push(RestoredBlock {
+            let stored = StoredBlock {
                 label: Timestamp::from_micros(b.label_us),
+                ordinal: b.ordinal,
+                binding: b.binding,
+                subtypes: b.subtypes,
+                content,
+                ns_context: b.ns_context,
+                upstream_label: b.upstream_label_us.map(Timestamp::from_micros),
+                package_id: b.package_id,
+                indicators: b.indicators,
+                source: b.source,
                 ingested: Timestamp::from_micros(b.ingested_us),
+            };
+            // The indicator index is derived from the content, by this build's reader.
+            let (title, indicator_values) = crate::lookup::index_values_of(&stored);
+            batch.push(RestoredBlock {
+                label: stored.label,
+                ingested: stored.ingested,
                 block: NewBlock {
-                    binding: b.binding,
-                    subtypes: b.subtypes,
-                    content,
-                    ns_context: b.ns_context,
-                    upstream_label: b.upstream_label_us.map(Timestamp::from_micros),
-                    package_id: b.package_id,
-                    indicators: b.indicators,
-                    source: b.source,
+                    binding: stored.binding,
+                    subtypes: stored.subtypes,
+                    content: stored.content,
+                    ns_context: stored.ns_context,
+                    upstream_label: stored.upstream_label,
+                    package_id: stored.package_id,
+                    indicators: stored.indicators,
+                    source: stored.source,
                     hash,
+                    title,
+                    indicator_values,
                 },
             });
             if batch.len() == BATCH {
@@ -596,6 +614,8 @@ mod tests {
             indicators: 1,
             source: Some("inbox:esa".into()),
             hash: [n; 32],
+            title: None,
+            indicator_values: vec![],
         }
     }
 

@@ -7,6 +7,7 @@
 //! build that imports them.
 
 use crate::error::StoreError;
+use crate::index::PendingIndex;
 use crate::keys;
 use crate::record;
 use crate::store::Store;
@@ -20,7 +21,8 @@ pub struct RestoredBlock {
     pub label: Timestamp,
     /// When that store first ingested it.
     pub ingested: Timestamp,
-    /// Everything else, hash included.
+    /// Everything else, hash included; its title and indicator values go into the
+    /// indicator index as an append's do.
     pub block: NewBlock,
 }
 
@@ -136,6 +138,14 @@ impl Store {
             let bytes = record::encode(&b.block, stats.total, b.ingested.as_micros())?;
             batch.insert(&keys::block_key(id, label)[..], bytes);
             batch.insert(&hkey[..], &keys::i64_value(label));
+            PendingIndex::new(
+                &b.block.indicator_values,
+                b.ingested.as_micros(),
+                b.block.package_id.as_deref(),
+                b.block.title.as_deref(),
+                b.block.source.as_deref(),
+            )
+            .write(&mut batch, id, label);
         }
         if blocks.is_empty() {
             return Ok(0);
@@ -186,6 +196,8 @@ mod tests {
             indicators: n as u32,
             source: Some("up".into()),
             hash: [n; 32],
+            title: Some(format!("pulse {n}")),
+            indicator_values: vec![("domain".into(), format!("bad-{n}.example.test"))],
         }
     }
 
@@ -234,6 +246,11 @@ mod tests {
                     indicators: s.indicators,
                     source: s.source.clone(),
                     hash: hash_of(s.label),
+                    title: Some(format!("pulse {}", s.indicators)),
+                    indicator_values: vec![(
+                        "domain".into(),
+                        format!("bad-{}.example.test", s.indicators),
+                    )],
                 },
             })
             .collect();
@@ -258,6 +275,14 @@ mod tests {
         assert_eq!(b.meta_all().unwrap(), a.meta_all().unwrap());
         assert_eq!(b.count("c", Some(original[1].label), end).unwrap(), 4);
         assert!(b.verify().unwrap().is_ok(), "{:?}", b.verify().unwrap());
+        let hits = b
+            .blocks_with_indicator("domain", "bad-4.example.test")
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(
+            (hits[0].label, hits[0].title.as_deref()),
+            (original[3].label, Some("pulse 4"))
+        );
         // The same content is still refused, and new blocks come after every old end.
         let again = b.append("c", vec![block(3), block(9)], None).unwrap();
         assert_eq!((again.stored, again.duplicates), (1, 1));

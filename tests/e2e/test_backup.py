@@ -16,6 +16,9 @@ COLLECTIONS = {"copy": dict(read=["esa"], write=[]),
                "empty": dict(read=["esa"], write=[])}
 
 
+LOOKED_UP = ("bad-bk-feed2.example.test", "bad-bk-private3.example.test")
+
+
 def mirror_config(data, pki, password_hash, upstream):
     text = make_config(data, pki, password_hash, collections=COLLECTIONS,
                        limits={"max_blocks_per_part": 4})
@@ -77,6 +80,7 @@ def test_export_and_import_keep_everything(make_server, pki, password_hash, tmp_
         middle = poll_all(esa, "private").blocks[4].label_text
         before = snapshot(esa, sid, middle)
         subs_before = subscription_ids(esa)
+        lookup_before = run_bin("lookup", *LOOKED_UP, "--json", "--data", old_data).stdout
         assert len(before["copy"]) == 6 and len(before["private"]) == 9
         assert len(before["incremental"]) == 4
 
@@ -131,6 +135,9 @@ def test_export_and_import_keep_everything(make_server, pki, password_hash, tmp_
         assert new_copy[6][0] > max(lbl for lbl, _, _ in new_copy[:6])
         assert after == before
         assert subscription_ids(esa) == subs_before
+        # The indicator index was rebuilt from the content: look-ups answer the same.
+        lookup_after = run_bin("lookup", *LOOKED_UP, "--json", "--data", new_data).stdout
+        assert lookup_after == lookup_before and "bk-private3" in lookup_after
         # The dedupe index came along: the same content is stored once.
         push(esa, "private", [pkg(3, "bk-private")])
         assert count(esa, "private") == 9
