@@ -105,17 +105,21 @@ impl Store {
         Ok(())
     }
 
-    /// Write blocks back under the labels they had, in one atomic batch. Labels must
-    /// increase and follow the collection's last block, and no hash may be in the
-    /// collection already: a restore adds to a collection exactly as the original appends
-    /// did, so ordinals and counters come out the same. Returns the blocks written.
+    /// Write blocks back under the labels they had, in one atomic batch (content first, as
+    /// an append does). Labels must increase and follow the collection's last block, and no
+    /// hash may be in the collection already: a restore adds to a collection exactly as the
+    /// original appends did, so ordinals and counters come out the same. Returns the blocks
+    /// written.
     pub fn restore(&self, collection: &str, blocks: Vec<RestoredBlock>) -> Result<u64, StoreError> {
+        if blocks.is_empty() {
+            return Ok(0);
+        }
         let id = self.collection_id(collection)?;
         let mut floor = self.lock_writer();
         let tree = &self.inner.tree;
         let mut stats = self.stats(id)?;
-        let mut batch = sled::Batch::default();
         let mut previous = (stats.total > 0).then_some(stats.last_label);
+        let mut seen = std::collections::HashSet::with_capacity(blocks.len());
         for b in &blocks {
             let label = b.label.as_micros();
             if previous.is_some_and(|p| label <= p) {
@@ -124,20 +128,36 @@ impl Store {
                     b.label
                 )));
             }
-            let hkey = keys::hash_key(id, &b.block.hash);
-            if tree.contains_key(hkey)? {
+            previous = Some(label);
+            if !seen.insert(b.block.hash) || tree.contains_key(keys::hash_key(id, &b.block.hash))? {
                 return Err(StoreError::Corrupt(format!(
                     "restore into {collection:?}: the content of the block labelled {} is \
                      already in the collection",
                     b.label
                 )));
             }
+        }
+
+        // Content first, synced, so the batch below never names bytes that are not on disk.
+        let total: u64 = blocks.iter().map(|b| b.block.content.len() as u64).sum();
+        let (locs, segment_end) = self
+            .inner
+            .segments
+            .write(blocks.iter().map(|b| b.block.content.as_slice()), total)?;
+
+        let mut batch = sled::Batch::default();
+        let count = blocks.len() as u64;
+        for (b, loc) in blocks.into_iter().zip(locs) {
+            let label = b.label.as_micros();
             stats.total += 1;
             stats.last_label = label;
-            previous = Some(label);
-            let bytes = record::encode(&b.block, stats.total, b.ingested.as_micros())?;
+            let mut bytes = record::encode(&b.block, stats.total, b.ingested.as_micros())?;
+            record::set_loc(&mut bytes, loc);
             batch.insert(&keys::block_key(id, label)[..], bytes);
-            batch.insert(&hkey[..], &keys::i64_value(label));
+            batch.insert(
+                &keys::hash_key(id, &b.block.hash)[..],
+                &keys::i64_value(label),
+            );
             PendingIndex::new(
                 &b.block.indicator_values,
                 b.ingested.as_micros(),
@@ -147,16 +167,15 @@ impl Store {
             )
             .write(&mut batch, id, label);
         }
-        if blocks.is_empty() {
-            return Ok(0);
-        }
         batch.insert(&keys::stats_key(id), &stats.encode());
         if stats.last_label > floor.floor {
             batch.insert(keys::G_LAST_LABEL, &keys::i64_value(stats.last_label));
         }
+        batch.insert(keys::G_SEGMENT_END, &segment_end.encode());
         tree.apply_batch(batch)?;
+        self.inner.segments.commit(segment_end);
         floor.floor = floor.floor.max(stats.last_label);
-        Ok(blocks.len() as u64)
+        Ok(count)
     }
 
     /// Add dedupe index entries that point at no block (content that was removed but must
