@@ -9,7 +9,8 @@
 //! The export is a folder readable by its owner only (content can be private):
 //! - `collection-NNNN.jsonl`: one JSON object per block, in label order: label, ordinal,
 //!   ingest time, content hash (the dedupe key), binding, subtypes, namespaces, upstream
-//!   label, package id, indicator count, source, content (base64, the exact bytes).
+//!   label, package id, indicator count, source, content (base64, the exact bytes), and
+//!   whether it was withdrawn (withdrawn blocks are kept, out of polls, as in the store).
 //! - `dedupe-NNNN.jsonl`: dedupe index entries that point at no block, if any.
 //! - `meta.jsonl`: every metadata entry (source checkpoints and status, subscriptions, ...).
 //! - `MANIFEST.json`, written last: format, counts, SHA-256 of every file and the label
@@ -181,6 +182,9 @@ struct BlockLine {
     indicators: u32,
     source: Option<String>,
     content: String,
+    /// Taken out of polls by `withdraw` (kept, with its ordinal and dedupe entry).
+    #[serde(default)]
+    withdrawn: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -314,8 +318,14 @@ pub fn export(data_dir: &Path, out: &Path) -> Result<Summary, BackupError> {
             .map(|(h, label)| (label.as_micros(), h))
             .collect();
         let mut blocks = LineFile::create(out.join(format!("collection-{:04}.jsonl", i + 1)))?;
-        for block in store.range(&name, None, floor).map_err(&serr)? {
+        let mut withdrawn = 0u64;
+        for block in store
+            .range_with_withdrawn(&name, None, floor)
+            .map_err(&serr)?
+        {
             let b = block.map_err(&serr)?;
+            let is_withdrawn = store.is_withdrawn(&name, b.label).map_err(&serr)?;
+            withdrawn += u64::from(is_withdrawn);
             let hash = hashes.remove(&b.label.as_micros()).ok_or_else(|| {
                 invalid(
                     data_dir,
@@ -339,14 +349,16 @@ pub fn export(data_dir: &Path, out: &Path) -> Result<Summary, BackupError> {
                 indicators: b.indicators,
                 source: b.source,
                 content: B64.encode(&b.content),
+                withdrawn: is_withdrawn,
             })?;
         }
         let total = store.total(&name).map_err(&serr)?;
-        if blocks.lines != total {
+        if blocks.lines - withdrawn != total {
             return Err(invalid(
                 data_dir,
                 format!(
-                    "collection {name:?}: read {} blocks but its counter says {total}",
+                    "collection {name:?}: read {} blocks ({withdrawn} withdrawn) but its \
+                     counter says {total} served",
                     blocks.lines
                 ),
             ));
@@ -492,6 +504,7 @@ pub fn import(from: &Path, data_dir: &Path) -> Result<Summary, BackupError> {
         store.ensure_collection(&c.name).map_err(&serr)?;
         let mut batch = Vec::with_capacity(BATCH);
         let mut expected = 1u64;
+        let mut withdrawn = Vec::new();
         read_lines(blocks_path, |n, b: BlockLine| {
             if b.ordinal != expected {
                 return Err(invalid(
@@ -500,6 +513,9 @@ pub fn import(from: &Path, data_dir: &Path) -> Result<Summary, BackupError> {
                 ));
             }
             expected += 1;
+            if b.withdrawn {
+                withdrawn.push(Timestamp::from_micros(b.label_us));
+            }
             let hash = unhex32(&b.hash)
                 .ok_or_else(|| invalid(blocks_path, format!("line {n}: bad hash")))?;
             let content = B64
@@ -545,6 +561,11 @@ pub fn import(from: &Path, data_dir: &Path) -> Result<Summary, BackupError> {
             Ok(())
         })?;
         summary.blocks += store.restore(&c.name, batch).map_err(&serr)?;
+        if !withdrawn.is_empty() {
+            store
+                .withdraw(&c.name, &withdrawn, Vec::new(), &[])
+                .map_err(&serr)?;
+        }
         let mut orphans = Vec::new();
         read_lines(orphans_path, |n, h: HashLine| {
             let hash = unhex32(&h.hash)
@@ -634,14 +655,28 @@ mod tests {
             s.append("one", (0..7).map(block).collect(), None).unwrap();
             s.meta_put("checkpoint", "up\u{1}feed", b"\x00\x01")
                 .unwrap();
-            s.snapshot_end()
+            let labels: Vec<_> = s
+                .range("one", None, s.snapshot_end())
+                .unwrap()
+                .map(|b| b.unwrap().label)
+                .collect();
+            s.withdraw(
+                "one",
+                &labels[2..4],
+                vec![],
+                &[("v".into(), b"note".to_vec())],
+            )
+            .unwrap();
+            let end = s.snapshot_end();
+            s.flush().unwrap();
+            end
         };
         assert_eq!(
             export(&a, &out).unwrap(),
             Summary {
                 collections: 2,
                 blocks: 7,
-                meta: 1
+                meta: 2
             }
         );
         assert!(
@@ -666,9 +701,26 @@ mod tests {
                 .map(Result::unwrap)
                 .collect();
             assert_eq!(x, y);
+            let all = |s: &Store| -> Vec<_> {
+                s.range_with_withdrawn(c, None, end)
+                    .unwrap()
+                    .map(|b| {
+                        let b = b.unwrap();
+                        (s.is_withdrawn(c, b.label).unwrap(), b)
+                    })
+                    .collect()
+            };
+            assert_eq!(all(&sa), all(&sb));
+            assert_eq!(sa.total(c).unwrap(), sb.total(c).unwrap());
+            assert_eq!(
+                sa.count(c, None, end).unwrap(),
+                sb.count(c, None, end).unwrap()
+            );
             assert_eq!(sa.dedupe_index(c).unwrap(), sb.dedupe_index(c).unwrap());
         }
         assert_eq!(sa.meta_all().unwrap(), sb.meta_all().unwrap());
+        assert_eq!(sb.total("one").unwrap(), 5);
+        assert_eq!(sb.withdrawn_values("one").unwrap().len(), 1);
         assert!(sb.snapshot_end() >= end);
     }
 

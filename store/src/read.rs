@@ -129,6 +129,18 @@ impl Store {
         })
     }
 
+    /// Like [`Store::range`], withdrawn blocks included: for a full export of the store.
+    pub fn range_with_withdrawn(
+        &self,
+        collection: &str,
+        after: Option<Timestamp>,
+        until: Timestamp,
+    ) -> Result<BlockIter, StoreError> {
+        let mut records = self.records(collection, after, until)?;
+        records.withdrawn = Default::default();
+        Ok(BlockIter { records })
+    }
+
     fn records(
         &self,
         collection: &str,

@@ -77,12 +77,15 @@ def test_export_and_import_keep_everything(make_server, pki, password_hash, tmp_
         r = check(esa.post(CM, subscription_request("SUBSCRIBE", "private", response_type="FULL",
                                                     bindings=[STIX_111])))
         sid = r.findall("Subscription")[0].findtext(q("Subscription_ID"))
+        # A withdrawn value: its block leaves polls but stays in the store.
+        run_bin("withdraw", "private", "bad-bk-private7.example.test", "--data", old_data)
         middle = poll_all(esa, "private").blocks[4].label_text
         before = snapshot(esa, sid, middle)
         subs_before = subscription_ids(esa)
         lookup_before = run_bin("lookup", *LOOKED_UP, "--json", "--data", old_data).stdout
-        assert len(before["copy"]) == 6 and len(before["private"]) == 9
-        assert len(before["incremental"]) == 4
+        assert len(before["copy"]) == 6 and len(before["private"]) == 8
+        assert "test:Package-bk-private0007" not in str(before["private"])
+        assert len(before["incremental"]) == 3  # blocks 5, 6, 8: 7 is withdrawn
 
         # While the server runs, the store is locked: export says so and writes nothing.
         r = run_bin("export", tmp_path / "early", "--data", old_data, check=False)
@@ -93,7 +96,7 @@ def test_export_and_import_keep_everything(make_server, pki, password_hash, tmp_
 
     out = tmp_path / "export"
     r = run_bin("export", out, "--config", old.config)
-    assert "3 collections, 15 blocks" in r.stdout, r.stdout
+    assert "3 collections, 15 blocks" in r.stdout, r.stdout  # the withdrawn one included
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o700
     assert all(stat.S_IMODE(os.stat(f).st_mode) == 0o600 for f in out.iterdir())
 
@@ -139,8 +142,9 @@ def test_export_and_import_keep_everything(make_server, pki, password_hash, tmp_
         lookup_after = run_bin("lookup", *LOOKED_UP, "--json", "--data", new_data).stdout
         assert lookup_after == lookup_before and "bk-private3" in lookup_after
         # The dedupe index came along: the same content is stored once.
-        push(esa, "private", [pkg(3, "bk-private")])
-        assert count(esa, "private") == 9
+        held = count(esa, "private")
+        push(esa, "private", [pkg(3, "bk-private"), pkg(7, "bk-private")])
+        assert count(esa, "private") == held
         push(esa, "private", [pkg(100, "bk-private")])
         latest = poll_all(esa, "private").blocks[-1]
         assert latest.package_id() == "test:Package-bk-private0100"
