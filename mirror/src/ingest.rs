@@ -26,15 +26,18 @@ pub(crate) struct Prepared {
 /// UTF-8 encoding of U+FFFD, the replacement character lenient decoding inserts.
 const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
-/// Read TAXII content blocks (blocking: run under `spawn_blocking`). A block that is not
-/// readable STIX (DOCTYPE, undefined entity, broken XML) fails the whole window.
+/// Read TAXII content blocks of one result part (blocking: run under `spawn_blocking`). A
+/// block that is not readable STIX (DOCTYPE, undefined entity, broken XML) fails the part,
+/// and so the window; `first_index` is the window-wide index of the part's first block, for
+/// the error.
 pub(crate) fn prepare_taxii(
     source: &str,
     blocks: Vec<ContentBlock>,
     body_repaired: bool,
+    first_index: usize,
 ) -> Result<Prepared, SourceError> {
     let mut out = Prepared::default();
-    for (index, b) in blocks.into_iter().enumerate() {
+    for (index, b) in (first_index..).zip(blocks) {
         let summary =
             stix::summarize(&b.content, &b.ns_context).map_err(|e| SourceError::Content {
                 index,
@@ -174,7 +177,7 @@ mod tests {
             block("", "1.2"),
             block(" ", "1.1.1"),
         ];
-        let p = prepare_taxii("s", blocks, false).unwrap();
+        let p = prepare_taxii("s", blocks, false, 0).unwrap();
         let bindings: Vec<_> = p.blocks.iter().map(|b| b.binding.as_str()).collect();
         assert_eq!(
             bindings,

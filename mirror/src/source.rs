@@ -38,6 +38,17 @@ impl Shared {
             Err(poisoned) => f(&mut poisoned.into_inner()),
         }
     }
+
+    /// Add committed blocks to the source's totals (shown while a back-fill runs).
+    pub fn count_blocks(&self, c: &RunStats) {
+        self.update(|s| {
+            s.total_blocks += c.blocks;
+            s.total_indicators += c.indicators;
+            s.total_duplicates += c.duplicates;
+            s.total_no_indicators += c.no_indicators;
+            s.total_repaired += c.repaired;
+        });
+    }
 }
 
 /// Counts of one run (or one collection of it).
@@ -83,14 +94,21 @@ impl SourceTask {
     /// status.
     pub(crate) fn count_window(&self, stats: &mut RunStats, window: RunStats) {
         stats.add(&window);
+        self.shared.count_blocks(&window);
+        self.window_done();
+    }
+
+    /// Count a window whose blocks were already counted part by part
+    /// ([`Shared::count_blocks`]) as done.
+    pub(crate) fn count_window_done(&self, stats: &mut RunStats) {
+        stats.windows += 1;
+        self.window_done();
+    }
+
+    fn window_done(&self) {
         self.shared.update(|s| {
             s.backfill.windows_done += 1;
             s.backfill.windows_total = s.backfill.windows_total.max(s.backfill.windows_done);
-            s.total_blocks += window.blocks;
-            s.total_indicators += window.indicators;
-            s.total_duplicates += window.duplicates;
-            s.total_no_indicators += window.no_indicators;
-            s.total_repaired += window.repaired;
         });
     }
 

@@ -1,22 +1,144 @@
 //! One run of a TAXII 1.1 (or OTX TAXII) source: for each upstream collection, poll the
-//! windows from its checkpoint up to `now - end_lag`, committing each window's blocks and
-//! its new checkpoint in one store batch.
+//! windows from its checkpoint up to `now - end_lag`.
+//!
+//! Each result part is stored in its own store batch as soon as it has arrived, while the
+//! next part is being fetched; the window's last part is stored in one batch with the
+//! window's new checkpoint. A crash or a fault part-way through a window leaves the
+//! checkpoint where it was: the window is polled again and the parts stored before are
+//! found by content hash and skipped, so nothing is lost and nothing is stored twice.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use store::MetaPut;
 use taxii::Timestamp;
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::checkpoint::{checkpoint_key, Checkpoint, CHECKPOINT_NS};
 use crate::error::SourceError;
 use crate::ingest::prepare_taxii;
-use crate::poll::{next_cursor, poll_window};
-use crate::source::{secs_to_us, RunStats, SourceTask};
+use crate::poll::{max_label_after, next_cursor, poll_window, NextCursor, Part};
+use crate::source::{secs_to_us, RunStats, Shared, SourceTask};
 use crate::taxii_client::TaxiiEndpoint;
 use crate::upstream::Upstream;
 
 type RunResult = Result<RunStats, (RunStats, SourceError)>;
+
+/// Parts received and waiting to be stored while the next one is fetched. With the part
+/// being fetched and the part being stored, at most this + 2 parts are held at once.
+const PARTS_IN_FLIGHT: usize = 1;
+
+/// Storing the parts of one window as they arrive.
+struct PartIngest {
+    store: store::Store,
+    shared: Arc<Shared>,
+    source: String,
+    upstream: String,
+    collection: String,
+    /// What the collection refuses, applied before each append.
+    curation: crate::Curation,
+    /// Checkpoint key of the upstream collection.
+    key: String,
+    /// The window `(begin, end]`.
+    begin: Timestamp,
+    end: Timestamp,
+}
+
+impl PartIngest {
+    /// Store every part received, the last one with the window's new checkpoint. Returns
+    /// what was stored, and the next cursor when the last part was stored (`None`: the
+    /// parts stopped before the last one, and the fetch side says why). On an error the
+    /// receiver is dropped, which stops the fetch.
+    async fn run(
+        self,
+        mut parts: mpsc::Receiver<Part>,
+    ) -> (RunStats, Result<Option<NextCursor>, SourceError>) {
+        let mut stats = RunStats::default();
+        let mut max_label = None;
+        let mut index = 0usize;
+        while let Some(part) = parts.recv().await {
+            max_label = max_label_after(max_label, self.begin, &part.blocks);
+            let next = part
+                .last
+                .then(|| next_cursor(self.begin, self.end, part.inclusive_end, max_label));
+            let first_index = index;
+            index += part.blocks.len();
+            match self.store_part(part, first_index, next).await {
+                Ok(part_stats) => {
+                    stats.add(&part_stats);
+                    self.shared.count_blocks(&part_stats);
+                }
+                Err(e) => return (stats, Err(e)),
+            }
+            if next.is_some() {
+                return (stats, Ok(next));
+            }
+        }
+        (stats, Ok(None))
+    }
+
+    /// Read, hash and append one part (with the checkpoint when `next` is given).
+    async fn store_part(
+        &self,
+        part: Part,
+        first_index: usize,
+        next: Option<NextCursor>,
+    ) -> Result<RunStats, SourceError> {
+        let meta = next.map(|n| MetaPut {
+            ns: CHECKPOINT_NS.to_string(),
+            key: self.key.clone(),
+            value: Checkpoint::at(n.cursor).encode(),
+        });
+        let (store, source, collection, curation) = (
+            self.store.clone(),
+            self.source.clone(),
+            self.collection.clone(),
+            self.curation.clone(),
+        );
+        let job = move || -> Result<_, SourceError> {
+            let started = Instant::now();
+            let prepared = prepare_taxii(&source, part.blocks, part.repaired, first_index)?;
+            let read_us = started.elapsed().as_micros() as u64;
+            let store_err = |e: store::StoreError| SourceError::Store(e.to_string());
+            let kept = curation
+                .apply(&store, &collection, prepared.blocks, Timestamp::now())
+                .map_err(store_err)?;
+            let indicators = if kept.dropped + kept.edited > 0 {
+                kept.indicators
+            } else {
+                prepared.indicators
+            };
+            let outcome = store
+                .append(&collection, kept.blocks, meta)
+                .map_err(store_err)?;
+            let stored =
+                stored_indicators(&store, &collection, indicators, &outcome).map_err(store_err)?;
+            let stats = RunStats {
+                blocks: outcome.stored,
+                indicators: stored,
+                duplicates: outcome.duplicates,
+                no_indicators: prepared.no_indicators,
+                repaired: prepared.repaired,
+                windows: 0,
+            };
+            let append_us = (started.elapsed().as_micros() as u64).saturating_sub(read_us);
+            Ok((stats, prepared.repaired_ids, read_us, append_us))
+        };
+        let (stats, repaired_ids, read_us, append_us) = tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| SourceError::Content {
+            index: first_index,
+            reason: format!("ingest task failed: {e}"),
+        })??;
+        for id in &repaired_ids {
+            warn!(source = %self.source, upstream = %self.upstream, package = %id, "invalid UTF-8 replaced with U+FFFD (lenient decoding)");
+        }
+        debug!(source = %self.source, upstream = %self.upstream, blocks = stats.blocks,
+            duplicates = stats.duplicates, last = next.is_some(), read_us, append_us, "part committed");
+        Ok(stats)
+    }
+}
 
 impl SourceTask {
     /// Poll every upstream collection of this source once.
@@ -118,18 +240,51 @@ impl SourceTask {
             let window = self.window_us(upstream);
             let end = Timestamp::from_micros(cursor.as_micros().saturating_add(window)).min(target);
             let max_parts = self.cfg.max_parts;
-            let polled = self
-                .cancellable(poll_window(ep, &name, upstream, cursor, end, max_parts))
+            // The next part is fetched while the one before it is read and stored.
+            let (tx, rx) = mpsc::channel(PARTS_IN_FLIGHT);
+            let parts = PartIngest {
+                store: self.store.clone(),
+                shared: self.shared.clone(),
+                source: name.clone(),
+                upstream: upstream.to_string(),
+                collection: self.cfg.collection.clone(),
+                curation: self.cfg.curation.clone(),
+                key: key.clone(),
+                begin: cursor,
+                end,
+            };
+            let joined = self
+                .cancellable(async {
+                    Ok(tokio::join!(
+                        poll_window(ep, &name, upstream, cursor, end, max_parts, tx),
+                        parts.run(rx)
+                    ))
+                })
                 .await;
-            let result = match polled {
-                Ok(r) => r,
+            let (fetched, (window_stats, ingested)) = match joined {
+                Ok(j) => j,
+                Err(e) => return Err((stats, e)),
+            };
+            stats.add(&window_stats);
+            // A failed store write or block comes first: the fetch stopped because of it.
+            let done = match (ingested, fetched) {
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                (Ok(Some(next)), Ok(fetch)) => Ok((next, fetch)),
+                (Ok(None), Ok(_)) => Err(SourceError::Paging(
+                    "the window ended without its last part".into(),
+                )),
+            };
+            let (next, fetch) = match done {
+                Ok(d) => d,
                 Err(e) => {
-                    self.window_failed(upstream, window, &e);
+                    if !matches!(e, SourceError::Store(_)) {
+                        self.window_failed(upstream, window, &e);
+                    }
                     return Err((stats, e));
                 }
             };
+            self.count_window_done(&mut stats);
 
-            let next = next_cursor(cursor, end, result.inclusive_end, &result.blocks);
             if next.omitted_end && !warned_end {
                 warned_end = true;
                 warn!(source = %name, upstream = %upstream, "upstream omitted end timestamp; next checkpoint {}", next.cursor);
@@ -137,71 +292,9 @@ impl SourceTask {
             if next.end_not_after_begin {
                 warn!(source = %name, upstream = %upstream, begin = %cursor, "upstream end timestamp is not after the requested begin; checkpoint kept");
             }
-
-            let parts = result.parts;
-            let source = name.clone();
-            let repaired = result.repaired;
-            let blocks = result.blocks;
-            let prepared =
-                tokio::task::spawn_blocking(move || prepare_taxii(&source, blocks, repaired))
-                    .await
-                    .map_err(|e| SourceError::Content {
-                        index: 0,
-                        reason: format!("ingest task failed: {e}"),
-                    })
-                    .and_then(|r| r);
-            let prepared = match prepared {
-                Ok(p) => p,
-                Err(e) => {
-                    self.window_failed(upstream, window, &e);
-                    return Err((stats, e));
-                }
-            };
-            for id in &prepared.repaired_ids {
-                warn!(source = %name, upstream = %upstream, package = %id, "invalid UTF-8 replaced with U+FFFD (lenient decoding)");
-            }
-
-            // Blocks and checkpoint in one batch: both or neither survive a crash.
-            let collection = self.cfg.collection.clone();
-            let meta = MetaPut {
-                ns: CHECKPOINT_NS.to_string(),
-                key: key.clone(),
-                value: Checkpoint::at(next.cursor).encode(),
-            };
-            let (indicators, no_ind, rep) = (
-                prepared.indicators,
-                prepared.no_indicators,
-                prepared.repaired,
-            );
-            let blocks = prepared.blocks;
-            let curation = self.cfg.curation.clone();
-            let (outcome, indicators) = self
-                .blocking(move |s| {
-                    let kept = curation.apply(s, &collection, blocks, Timestamp::now())?;
-                    let indicators = if kept.dropped + kept.edited > 0 {
-                        kept.indicators
-                    } else {
-                        indicators
-                    };
-                    let outcome = s.append(&collection, kept.blocks, Some(meta))?;
-                    let stored = stored_indicators(s, &collection, indicators, &outcome)?;
-                    Ok((outcome, stored))
-                })
-                .await
-                .map_err(|e| (stats, e))?;
-
-            let window_stats = RunStats {
-                blocks: outcome.stored,
-                indicators,
-                duplicates: outcome.duplicates,
-                no_indicators: no_ind,
-                repaired: rep,
-                windows: 1,
-            };
-            self.count_window(&mut stats, window_stats);
-            debug!(source = %name, upstream = %upstream, begin = %cursor, end = %end, parts,
-                blocks = outcome.stored, duplicates = outcome.duplicates, checkpoint = %next.cursor,
-                "window committed");
+            debug!(source = %name, upstream = %upstream, begin = %cursor, end = %end, parts = fetch.parts,
+                bytes = fetch.bytes, blocks = window_stats.blocks, duplicates = window_stats.duplicates,
+                checkpoint = %next.cursor, "window committed");
             self.window_succeeded(upstream, window);
 
             if next.stop || next.cursor <= cursor {
