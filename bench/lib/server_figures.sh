@@ -157,16 +157,21 @@ run_server_figures() {
     inbox_all "$OT_URL/services/inbox" "$ot_auth" "$WORK/ot-inbox"
     local ot_inbox_rate; ot_inbox_rate=$(per_sec "$OT_INBOX_SAMPLE" "$INBOX_MS")
 
-    log "OpenTAXII: full poll"
-    start_rss_sampler "$WORK/rss-ot.txt" $(opentaxii_pids)
-    local sampler=$SAMPLER_PID
-    full_poll "$OT_URL" "Bearer $OT_TOKEN" bench "$WORK/poll-ot"
-    local ot_fp_ms=$FP_MS ot_fp_bytes=$FP_BYTES ot_fp_parts=$FP_PARTS
-    stop_pid "$sampler" || true
-    local ot_fp_rss; ot_fp_rss=$(rss_sampler_peak_kb "$WORK/rss-ot.txt")
-    local ot_fp_blocks; ot_fp_blocks=$(count_blocks_dir "$WORK/poll-ot")
-    [ "$ot_fp_blocks" = "$BLOCKS" ] || log "warning: OpenTAXII full poll returned $ot_fp_blocks blocks, expected $BLOCKS"
-    rm -rf "$WORK/poll-ot"
+    local ot_fp_ms=0 ot_fp_bytes=0 ot_fp_parts=0 ot_fp_rss=0 ot_fp_blocks=0
+    if [ "$OT_FULL_POLL" = 1 ]; then
+        log "OpenTAXII: full poll"
+        start_rss_sampler "$WORK/rss-ot.txt" $(opentaxii_pids)
+        local sampler=$SAMPLER_PID
+        full_poll "$OT_URL" "Bearer $OT_TOKEN" bench "$WORK/poll-ot"
+        ot_fp_ms=$FP_MS ot_fp_bytes=$FP_BYTES ot_fp_parts=$FP_PARTS
+        stop_pid "$sampler" || true
+        ot_fp_rss=$(rss_sampler_peak_kb "$WORK/rss-ot.txt")
+        ot_fp_blocks=$(count_blocks_dir "$WORK/poll-ot")
+        [ "$ot_fp_blocks" = "$BLOCKS" ] || log "warning: OpenTAXII full poll returned $ot_fp_blocks blocks, expected $BLOCKS"
+        rm -rf "$WORK/poll-ot"
+    else
+        log "OpenTAXII: full poll skipped (OT_FULL_POLL=0)"
+    fi
     "$VENV/bin/python" - "$BLOCKS" >"$WORK/labels-ot.txt" <<'EOF'
 import sys, datetime
 base = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
@@ -223,7 +228,9 @@ EOF
     [ "$WITH_NGINX" = 1 ] && result "$S" "Full poll vs static file, MB/s" \
         "$(mbps "$ours_fp_bytes" "$ours_fp_ms")" "$ng_mbps" nginx 1 \
         "nginx serving our concatenated parts as one file, same client, best of 2 (curl to /dev/null: $ng_curl_mbps MB/s)"
-    result "$S" "Peak RSS, MB (start + full poll)" "$((ours_fp_hwm / 1024))" "$((ot_fp_rss / 1024))" OpenTAXII 0 \
+    local ot_fp_rss_mb=-
+    [ "$OT_FULL_POLL" = 1 ] && ot_fp_rss_mb=$((ot_fp_rss / 1024))
+    result "$S" "Peak RSS, MB (start + full poll)" "$((ours_fp_hwm / 1024))" "$ot_fp_rss_mb" OpenTAXII 0 \
         "ours: VmHWM; OpenTAXII: largest sum of VmRSS, master + $OT_WORKERS workers, sampled every 0.1 s"
     for c in $WRK_CONNS; do
         result "$S" "Small-window polls/s, $c connections" "${ours_rps[$c]}" "${ot_rps[$c]}" OpenTAXII 1 \

@@ -170,6 +170,8 @@ fn status_mb(field: &str) -> u64 {
 /// Memory of a full read of a large collection: the resident set before and after reading
 /// every block of `PERF_BLOCKS` (default 100,000) blocks of 4 KB with OTX-like metadata.
 /// `cargo test -p store --release -- --ignored --nocapture perf_full_range_memory`
+/// With `PERF_STORE_DIR`, the store is kept there and a second run only reads it, so the
+/// figures are those of a process that did nothing else.
 #[test]
 #[ignore]
 fn perf_full_range_memory() {
@@ -177,16 +179,24 @@ fn perf_full_range_memory() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let s = Store::open(dir.path()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("PERF_STORE_DIR").map_or(tmp.path().to_path_buf(), Into::into);
+    let fill = !dir.join("FORMAT").exists();
+    // Namespaces in scope per block (content from an Inbox or Poll envelope carries one or
+    // two; 8 is a pessimistic case).
+    let ns: usize = std::env::var("PERF_NS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    if fill {
+        let s = Store::open(&dir).unwrap();
         s.ensure_collection("feed").unwrap();
         let mut rng = Rng::new(11);
         for round in 0..n.div_ceil(1000) {
             let batch: Vec<_> = (0..1000.min(n - round * 1000))
                 .map(|i| {
                     let mut b = block_4k(&mut rng, round * 1000 + i);
-                    b.ns_context = (0..8)
+                    b.ns_context = (0..ns)
                         .map(|k| (format!("ns{k}"), format!("http://example.com/ns/{k}#")))
                         .collect();
                     b
@@ -198,7 +208,7 @@ fn perf_full_range_memory() {
     }
     // Reset the peak so it covers the read alone (Linux: "5" clears VmHWM).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let s = Store::open(dir.path()).unwrap();
+    let s = Store::open(&dir).unwrap();
     let before = status_mb("VmRSS:");
     let t = Instant::now();
     let mut bytes = 0u64;
@@ -207,7 +217,8 @@ fn perf_full_range_memory() {
     }
     let took = t.elapsed();
     println!(
-        "full range of {n} blocks ({} MB) in {:.0} ms: RSS {before} MB before, {} MB after, peak {} MB; store {} MB on disk",
+        "{}full range of {n} blocks ({} MB) in {:.0} ms: RSS {before} MB before, {} MB after, peak {} MB; store {} MB on disk",
+        if fill { "after filling: " } else { "" },
         bytes / 1_000_000,
         ms(took),
         status_mb("VmRSS:"),
