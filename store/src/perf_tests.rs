@@ -226,3 +226,30 @@ fn perf_full_range_memory() {
         s.size_on_disk().unwrap() / 1_000_000
     );
 }
+
+/// Resident memory of opening the sled database of a kept store (`PERF_STORE_DIR`) alone,
+/// with the cache capacity in `PERF_CACHE_MB`.
+#[test]
+#[ignore]
+fn perf_sled_open_memory() {
+    let Some(dir) = std::env::var_os("PERF_STORE_DIR") else {
+        return;
+    };
+    let cache: u64 = std::env::var("PERF_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let before = status_mb("VmRSS:");
+    let db = sled::Config::new()
+        .path(std::path::Path::new(&dir).join("db-v1"))
+        .cache_capacity(cache << 20)
+        .open()
+        .unwrap();
+    let opened = status_mb("VmRSS:");
+    let tree = db.open_tree("store").unwrap();
+    let n = tree.iter().keys().count();
+    println!(
+        "sled cache {cache} MB: RSS {before} MB, {opened} MB after open, {} MB after a key scan of {n} keys",
+        status_mb("VmRSS:")
+    );
+}
