@@ -116,6 +116,8 @@ def make_config(data_dir, pki, password_hash, collections=None, users=USERS, lim
                   "read = [" + ", ".join(map(toml_str, spec.get("read", []))) + "]",
                   "write = [" + ", ".join(map(toml_str, spec.get("write", []))) + "]",
                   f"anonymous_read = {str(spec.get('anonymous_read', False)).lower()}"]
+        if "import_package_size" in spec:
+            lines.append(f"import_package_size = {int(spec['import_package_size'])}")
     return "\n".join(lines) + "\n"
 
 

@@ -152,6 +152,8 @@ def _kind(props):
             return "cidr" if ranged else "ipv4"
         if category == "ipv6-addr":
             return "ipv6"
+        if category == "cidr":
+            return "cidr"
         return None
     if "DomainNameObject" in ns:
         return "domain"
