@@ -578,7 +578,7 @@ fn import(
             Ok(r) => r,
             Err(e) => return fail(format!("unexpected answer from the server: {e}")),
         },
-        Err(e) => return fail(format!("nothing imported: {e}")),
+        Err(e) => return fail(format!("nothing imported: {}", admin_error_text(&e))),
     };
     let kinds: Vec<String> = reply
         .added_by_kind

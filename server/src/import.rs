@@ -100,6 +100,10 @@ impl ImportError {
 static IMPORTS: Mutex<()> = Mutex::new(());
 
 /// Check, dedupe, build and store one import (blocking: run off the async threads).
+///
+/// TODO(import): an expiry is written into the package (Valid_Time_Position) but the
+/// block stays served after it; pruning expired values needs the revised-block path that
+/// withdrawal uses.
 pub fn apply(
     state: &AppState,
     collection: &str,

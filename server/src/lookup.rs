@@ -61,6 +61,9 @@ impl LookupError {
 }
 
 /// Look a value up (blocking). `kind` names the type when the value alone is ambiguous.
+///
+/// TODO(lookup): exact values only: an address inside a stored network, or a host under a
+/// stored domain, is not found; that needs range keys for networks and reversed domain keys.
 pub fn lookup(
     store: &store::Store,
     query: &str,

@@ -267,3 +267,23 @@ def test_lookup_reads_the_store_when_the_server_is_stopped(make_server, tmp_path
     assert h["collection"] == "mine" and h["source"] == "import:one.txt"
     r = run_bin("import", "mine", f, "--data", s.folder / "data", check=False)
     assert r.returncode != 0 and "nothing imported" in r.stderr, r.stderr
+
+
+def test_a_mirrored_collection_takes_no_import(binary, pki, password_hash, tmp_path):
+    from conftest import Server, make_config
+    text = make_config(tmp_path / "data", pki, password_hash,
+                       collections={"feed": dict(read=["esa"], write=["esa"])})
+    text += ('[[source]]\nname = "partner"\nkind = "taxii11"\ncollection = "feed"\n'
+             'enabled = false\npoll_url = "https://127.0.0.1:9/poll"\n'
+             'upstream_collection = "x"\n')
+    s = Server(tmp_path / "srv", text, pki["ca"]).start()
+    try:
+        f = tmp_path / "one.txt"
+        f.write_text("mine.example.com\n")
+        r = run_bin("import", "feed", f, "--data", tmp_path / "data", check=False)
+        assert r.returncode == 1, r.stderr
+        assert 'nothing imported: collection "feed" is fed by the mirror source "partner"' \
+            in r.stderr, r.stderr
+        assert count(s.client(), "feed") == 0
+    finally:
+        s.stop()
