@@ -211,14 +211,23 @@ async fn lookup(
     }
     let LookupQuery { value, kind } = query.into_inner();
     let st = state.get_ref().clone();
-    let result =
-        web::block(move || crate::lookup::lookup(&st.store, &value, kind.as_deref())).await;
+    let result = web::block(move || {
+        let started = std::time::Instant::now();
+        let reply = crate::lookup::lookup(&st.store, &value, kind.as_deref());
+        (reply, started.elapsed())
+    })
+    .await;
     match result {
-        Ok(Ok(reply)) => {
-            tracing::debug!(kind = reply.kind, hits = reply.hits.len(), "lookup");
+        Ok((Ok(reply), took)) => {
+            tracing::debug!(
+                kind = reply.kind,
+                hits = reply.hits.len(),
+                us = took.as_micros() as u64,
+                "lookup"
+            );
             HttpResponse::Ok().json(reply)
         }
-        Ok(Err(e)) => {
+        Ok((Err(e), _)) => {
             let status = actix_web::http::StatusCode::from_u16(e.http_status())
                 .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
             if status.is_server_error() {
