@@ -119,6 +119,13 @@ fn read_inner(
     let text = std::str::from_utf8(&body[skip..]).map_err(|e| ReadErrorKind::InvalidUtf8 {
         offset: skip + e.valid_up_to(),
     })?;
+    if let Some((at, ch)) = checks::first_illegal_char(text) {
+        return Err(checks::malformed(format!(
+            "character U+{:04X} at byte {} is not allowed in XML",
+            u32::from(ch),
+            skip + at
+        )));
+    }
     let doc = tree::build(text, limits, ctx)?;
     map::message(&doc, text.as_bytes())
 }

@@ -47,6 +47,29 @@ pub(super) fn resolve_reference(r: &BytesRef<'_>) -> Result<char, ReadErrorKind>
     }
 }
 
+/// The first character XML 1.0 does not allow anywhere in a document, written literally:
+/// C0 controls other than tab, newline and carriage return, and U+FFFE, U+FFFF. (A
+/// character reference to one is refused by [`resolve_reference`].) Returns its byte offset.
+pub(super) fn first_illegal_char(text: &str) -> Option<(usize, char)> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
+            return Some((i, char::from(b)));
+        }
+        // U+FFFE and U+FFFF are EF BF BE and EF BF BF; in UTF-8 no other sequence starts so.
+        if b == 0xEF && bytes.get(i + 1) == Some(&0xBF) {
+            if let Some(&last @ (0xBE | 0xBF)) = bytes.get(i + 2) {
+                let ch = if last == 0xBE { '\u{FFFE}' } else { '\u{FFFF}' };
+                return Some((i, ch));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 pub(super) fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r')
 }

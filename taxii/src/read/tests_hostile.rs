@@ -293,3 +293,44 @@ fn namespace_declaration_flood_is_refused() {
     malformed(&inbox(&format!("<a{decls}/>")));
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn characters_xml_forbids_are_refused_even_when_written_literally() {
+    for bad in [
+        "\u{0}", "\u{1}", "\u{8}", "\u{B}", "\u{C}", "\u{1F}", "\u{FFFE}", "\u{FFFF}",
+    ] {
+        let in_text = inbox(&format!(
+            "<stix:STIX_Package xmlns:stix=\"urn:stix\">a{bad}b</stix:STIX_Package>"
+        ));
+        let in_attr = format!(
+            r#"<taxii_11:Discovery_Request xmlns:taxii_11="{NS11}" message_id="m{bad}1"/>"#
+        );
+        for body in [in_text, in_attr] {
+            match kind(&body) {
+                ReadErrorKind::Malformed(why) => assert!(why.contains("not allowed"), "{why}"),
+                other => panic!("{other:?} for {body:?}"),
+            }
+        }
+    }
+    // Tab, newline, carriage return and the characters around the forbidden ones are fine.
+    let ok = inbox("<stix:STIX_Package xmlns:stix=\"urn:stix\">\t\n\r \u{FFFD}\u{FFEF}\u{10000}</stix:STIX_Package>");
+    read_message(ok.as_bytes(), &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn attribute_references_to_characters_xml_forbids_are_refused() {
+    for bad in ["&#x0;", "&#x19;", "&#1;", "&#xFFFE;", "&#xFFFF;"] {
+        let body = format!(
+            r#"<taxii_11:Poll_Request xmlns:taxii_11="{NS11}" message_id="m1" collection_name="c{bad}"><taxii_11:Poll_Parameters/></taxii_11:Poll_Request>"#
+        );
+        match kind(&body) {
+            ReadErrorKind::Malformed(why) => {
+                assert!(
+                    why.contains("not a legal") || why.contains("not permitted"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?} for {body:?}"),
+        }
+    }
+}

@@ -12,7 +12,9 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::{NsReader, XmlVersion};
 
-use super::checks::{is_xml_space, malformed, ns_context, resolve_reference, shorten};
+use super::checks::{
+    first_illegal_char, is_xml_space, malformed, ns_context, resolve_reference, shorten,
+};
 use super::{Limits, ReadErrorKind};
 use crate::msg::Version;
 use crate::{NS_10, NS_11};
@@ -360,6 +362,14 @@ impl Builder<'_> {
             let value = attr
                 .normalized_value(XmlVersion::Implicit1_0)
                 .map_err(malformed)?;
+            // Literal characters were checked on the whole document; references were
+            // resolved just now, and may name one XML does not allow.
+            if let Some((_, ch)) = first_illegal_char(&value) {
+                return Err(malformed(format!(
+                    "character reference to U+{:04X} in an attribute is not a legal XML character",
+                    u32::from(ch)
+                )));
+            }
             if keep && attr.key.prefix().is_none() && attr.key.as_ref() != "xmlns" {
                 kept.push((attr.key.as_ref().to_string(), value.into_owned()));
             }
