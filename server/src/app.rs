@@ -18,6 +18,9 @@ use crate::http_binding::{serve, Service};
 use crate::results::ResultSets;
 use crate::state::{AppState, State};
 
+/// Seconds a client has to complete the TLS handshake.
+const TLS_HANDSHAKE_SECS: u64 = 5;
+
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -136,7 +139,11 @@ impl App {
         };
 
         let state = Arc::new(AppState {
-            auth: Authority::new(&config.users, &config.collections),
+            auth: Authority::with_login_limit(
+                &config.users,
+                &config.collections,
+                config.limits.failed_logins_per_minute,
+            ),
             results: ResultSets::new(Duration::from_secs(config.limits.result_ttl_secs)),
             collections: config
                 .collections
@@ -190,6 +197,9 @@ impl App {
         let stop = crate::signals::stop_requested();
         let check = Duration::from_secs_f64(state.config.listen.cert_check_secs.max(0.0));
         let watcher = crate::reload::watch(self.certs, check, state.clone());
+        let limits = &state.config.limits;
+        // actix counts connections per worker: share the total out.
+        let per_worker = limits.max_connections.div_ceil(workers.max(1)).max(1);
 
         let app_data = data.clone();
         let mut server = actix_web::HttpServer::new(move || {
@@ -198,7 +208,11 @@ impl App {
                 .configure(|cfg| routes(cfg, &app_data))
         })
         .workers(workers)
-        .client_request_timeout(Duration::from_secs(30))
+        .max_connections(per_worker)
+        .max_connection_rate(per_worker.min(256))
+        .client_request_timeout(Duration::from_secs(limits.client_timeout_secs))
+        .tls_handshake_timeout(Duration::from_secs(TLS_HANDSHAKE_SECS))
+        .keep_alive(Duration::from_secs(limits.keep_alive_secs))
         .shutdown_timeout(STOP_GRACE_SECS)
         .disable_signals()
         .listen_rustls_0_23(self.https, self.tls)?;

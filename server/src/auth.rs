@@ -4,9 +4,11 @@
 //! milliseconds by design and pollers send credentials with every request, so a successful
 //! check is remembered for a short while under a keyed SHA-256 of the credentials (never the
 //! password itself). Unknown users are checked against a dummy hash so that a refusal takes
-//! the same time whether or not the user exists.
+//! the same time whether or not the user exists. Failed logins are limited per address
+//! ([`crate::throttle`]): an address over the limit is refused without a password check.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,11 +18,14 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Collection, User};
+use crate::throttle::{Failure, LoginThrottle};
 
 /// How long a successful check is remembered.
 const CACHE_TTL: Duration = Duration::from_secs(300);
 /// Most remembered checks.
 const CACHE_MAX: usize = 4096;
+/// Failed logins allowed per address and minute unless the config says otherwise.
+pub const DEFAULT_FAILED_LOGINS_PER_MINUTE: u32 = 10;
 
 /// The argon2id parameters used for new hashes (OWASP's second recommended set).
 pub fn hasher() -> Argon2<'static> {
@@ -63,6 +68,8 @@ pub enum AuthError {
     Scheme,
     #[error("wrong user name or password")]
     BadCredentials,
+    #[error("too many failed logins from this address; refused without a password check")]
+    Throttled,
 }
 
 /// Users and collection rights, loaded from the config.
@@ -72,6 +79,7 @@ pub struct Authority {
     collections: HashMap<String, Rights>,
     cache_key: [u8; 32],
     cache: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    throttle: LoginThrottle,
 }
 
 #[derive(Debug, Clone)]
@@ -89,8 +97,18 @@ pub enum Access {
 }
 
 impl Authority {
-    /// Build from config users and collections.
+    /// Build from config users and collections, with the default limit of failed logins.
     pub fn new(users: &[User], collections: &[Collection]) -> Authority {
+        Authority::with_login_limit(users, collections, DEFAULT_FAILED_LOGINS_PER_MINUTE)
+    }
+
+    /// Build from config users and collections; `failed_logins_per_minute` per address
+    /// (0: no limit).
+    pub fn with_login_limit(
+        users: &[User],
+        collections: &[Collection],
+        failed_logins_per_minute: u32,
+    ) -> Authority {
         let dummy_hash =
             hash_password("not a real password, only for timing").unwrap_or_else(|_| String::new());
         Authority {
@@ -114,7 +132,33 @@ impl Authority {
                 .collect(),
             cache_key: rand::random(),
             cache: Mutex::new(HashMap::new()),
+            throttle: LoginThrottle::new(failed_logins_per_minute),
         }
+    }
+
+    /// [`Authority::authenticate`] for a request from `peer`, under the per-address limit
+    /// of failed logins: an address over it gets [`AuthError::Throttled`] without a check,
+    /// and the failure that puts it over is logged at `warn` (once per lockout).
+    pub fn authenticate_from(
+        &self,
+        peer: Option<IpAddr>,
+        header: Option<&str>,
+    ) -> Result<Caller, AuthError> {
+        let (Some(peer), Some(_)) = (peer, header) else {
+            return self.authenticate(header);
+        };
+        if !self.throttle.allows(peer) {
+            return Err(AuthError::Throttled);
+        }
+        let result = self.authenticate(header);
+        if result.is_err() && self.throttle.failed(peer) == Failure::Throttled {
+            tracing::warn!(
+                peer = %peer,
+                retry_after_secs = self.throttle.retry_after(peer).as_secs(),
+                "too many failed logins from this address: its logins are refused for a while"
+            );
+        }
+        result
     }
 
     /// Check an `Authorization` header value (None: anonymous). Blocking: call it off the

@@ -1,7 +1,8 @@
 //! Configuration: one TOML file, read and checked once before anything binds.
 //!
 //! Secrets never live in the file: users carry argon2id hashes, and upstream keys are named
-//! by environment variable in the `[[source]]` tables (see the `mirror` crate).
+//! by environment variable in the `[[source]]` tables (see the `mirror` crate). A file that
+//! holds one all the same must be private ([`crate::file_access`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -93,6 +94,18 @@ pub struct Limits {
     pub max_bytes_per_part: usize,
     /// How long a result set can be fulfilled after its first part, in seconds.
     pub result_ttl_secs: u64,
+    /// Seconds a client has to send a request's headers (HTTP 408 after).
+    pub client_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body, from its headers on.
+    pub body_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub keep_alive_secs: u64,
+    /// Open connections served at once, all listeners and workers together; further
+    /// connections wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// Failed logins allowed per client address and minute; over it, the address is
+    /// refused without a password check until its allowance refills (0: no limit).
+    pub failed_logins_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -104,6 +117,11 @@ impl Default for Limits {
             max_blocks_per_part: 1000,
             max_bytes_per_part: 8 * 1024 * 1024,
             result_ttl_secs: 3600,
+            client_timeout_secs: 30,
+            body_timeout_secs: 300,
+            keep_alive_secs: 15,
+            max_connections: 4096,
+            failed_logins_per_minute: crate::auth::DEFAULT_FAILED_LOGINS_PER_MINUTE,
         }
     }
 }
@@ -287,6 +305,10 @@ impl Config {
         })?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         let config = Config::parse(&text, path, base)?;
+        crate::file_access::check(path, &config).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
         config.check().map_err(|message| ConfigError::Invalid {
             path: path.to_path_buf(),
             message: match line_of(&text, &message) {
@@ -417,6 +439,15 @@ impl Config {
         }
         if self.limits.max_blocks_per_part == 0 || self.limits.max_bytes_per_part == 0 {
             return Err("limits: part sizes must be greater than zero".into());
+        }
+        for (key, value) in [
+            ("client_timeout_secs", self.limits.client_timeout_secs),
+            ("body_timeout_secs", self.limits.body_timeout_secs),
+            ("max_connections", self.limits.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(format!("limits.{key}: must be greater than zero"));
+            }
         }
         Ok(())
     }

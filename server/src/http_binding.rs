@@ -1,10 +1,10 @@
 //! The TAXII HTTP binding: POST only, X-TAXII headers both ways, bounded bodies, every
 //! failure answered with a Status_Message, one log line per request.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::{HeaderMap, CONTENT_TYPE};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::{ConnectionType, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -45,10 +45,8 @@ pub async fn serve(
     let started = Instant::now();
     let state: State = state.get_ref().clone();
     let https = req.connection_info().scheme() == "https";
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let peer_ip = req.peer_addr().map(|a| a.ip());
+    let peer = peer_ip.map(|ip| ip.to_string()).unwrap_or_default();
 
     if req.method() != Method::POST {
         warn!(path = req.path(), method = %req.method(), peer, "refused: TAXII services take POST only");
@@ -69,10 +67,14 @@ pub async fn serve(
     // The body, bounded (a declared length over the limit is refused before reading).
     let limit = state.config.limits.max_body_bytes;
     let declared = header_str(headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    let body_timeout = Duration::from_secs(state.config.limits.body_timeout_secs);
     let body = if declared.is_some_and(|n| n > limit as u64) {
         Err(BodyError::TooLarge)
     } else {
-        read_body(payload, limit).await
+        match tokio::time::timeout(body_timeout, read_body(payload, limit)).await {
+            Ok(read) => read,
+            Err(_) => Err(BodyError::TooSlow),
+        }
     };
     let body = match body {
         Ok(b) => b,
@@ -95,6 +97,31 @@ pub async fn serve(
                     message: Message::StatusMessage(status),
                 },
             );
+        }
+        Err(BodyError::TooSlow) => {
+            let secs = body_timeout.as_secs();
+            warn!(
+                path = req.path(),
+                peer, secs, "refused: request body not received in time"
+            );
+            let status = ServiceError::BadMessage(format!(
+                "the request body did not arrive within {secs} s"
+            ))
+            .to_status("0");
+            let mut response = respond(
+                StatusCode::REQUEST_TIMEOUT,
+                answer_version,
+                https,
+                &Envelope {
+                    version: answer_version,
+                    message: Message::StatusMessage(status),
+                },
+            );
+            // The rest of the body may still be on its way: do not wait for it.
+            response
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+            return response;
         }
         Err(BodyError::Io(e)) => {
             warn!(path = req.path(), peer, cause = %e, "refused: body could not be read");
@@ -175,11 +202,26 @@ pub async fn serve(
     // Who is asking.
     let authorization = header_str(headers, "Authorization").map(str::to_string);
     let st = state.clone();
-    let caller = web::block(move || st.auth.authenticate(authorization.as_deref()))
+    let caller = web::block(move || st.auth.authenticate_from(peer_ip, authorization.as_deref()))
         .await
         .unwrap_or(Err(AuthError::Malformed));
     let caller = match caller {
         Ok(c) => c,
+        Err(AuthError::Throttled) => {
+            // Logged at warn once when the address went over the limit; not per request,
+            // so a flood cannot flood the log.
+            tracing::debug!(
+                path = req.path(),
+                peer,
+                message = name,
+                "refused: login throttled"
+            );
+            return respond_status(
+                version,
+                https,
+                ServiceError::Unauthorized.to_status(&message_id),
+            );
+        }
         Err(e) => {
             warn!(path = req.path(), peer, message = name, cause = %e, "refused: login failed");
             state.metrics.request(name, "-", "-", "UNAUTHORIZED");
@@ -336,6 +378,7 @@ fn check_protocol_header(headers: &HeaderMap, https: bool, peer: &str) {
 
 enum BodyError {
     TooLarge,
+    TooSlow,
     Io(String),
 }
 

@@ -3,12 +3,14 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML file, read and checked once.
+//! - [`file_access`]: files that hold secrets must be private.
 //! - [`app`]: builds the store, listeners and mirror tasks; runs until a signal.
 //! - [`http_binding`]: the TAXII HTTP binding (POST, X-TAXII headers, body limits).
 //! - [`services`]: one module per TAXII service (discovery, collections, poll, inbox,
 //!   subscriptions).
 //! - [`results`]: multi-part poll results kept stable between fulfilments.
 //! - [`auth`]: Basic auth against argon2id hashes; every collection right decided here.
+//! - [`throttle`]: the per-address limit on failed logins.
 //! - [`tls`]: rustls with PEM certificates; [`reload`]: the certificate swapped on SIGHUP
 //!   or file change.
 //! - [`admin`]: mirror status, poll-now, imports and look-ups on a loopback listener, which
@@ -31,6 +33,7 @@ pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod file_access;
 pub mod health;
 pub mod http_binding;
 pub mod import;
@@ -45,5 +48,6 @@ pub mod results;
 pub mod services;
 pub mod signals;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 pub mod withdraw;

@@ -164,6 +164,8 @@ pub async fn poll(req: &Request, m: PollRequest) -> Result<Reply, ServiceError> 
 
 /// Answer a Poll_Fulfillment for part `n` of a result set.
 pub async fn fulfil(req: &Request, m: PollFulfillment) -> Result<Reply, ServiceError> {
+    // The result set is the caller's own, but the right is decided in the one place.
+    check_read(req, &m.collection_name)?;
     let state = req.state.clone();
     let set = state
         .results
