@@ -105,6 +105,12 @@ enum Command {
     Backup(crate::backup::BackupCommand),
     #[command(flatten)]
     Probe(crate::probe::ProbeCommand),
+    /// Check the store of a stopped server: every block readable, labels in order, every
+    /// index entry with its block (exit 1 when a problem is found).
+    Verify {
+        /// The data folder (`data_dir` of the config).
+        data_dir: PathBuf,
+    },
     /// Make a private CA (ca.crt, ca.key) in a folder.
     MakeCa {
         #[arg(long, default_value = "certs")]
@@ -206,6 +212,7 @@ pub fn main() -> ExitCode {
             Ok(dir) => withdraw(&dir, &collection, values),
             Err(code) => code,
         },
+        Command::Verify { data_dir } => verify(&data_dir),
         Command::MakeCa { dir, name, force } => match crate::certs::make_ca(&dir, &name, force) {
             Ok((crt, key)) => {
                 println!(
@@ -295,6 +302,53 @@ fn status(data_dir: &Path) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// Run the store's consistency check on a stopped store and print what it found.
+fn verify(data_dir: &Path) -> ExitCode {
+    if !data_dir.join("FORMAT").exists() {
+        return fail(format!("no taxii-mirror store at {}", data_dir.display()));
+    }
+    let store = match store::Store::open(data_dir) {
+        Ok(s) => s,
+        Err(e) if e.to_string().contains("could not acquire lock") => {
+            return fail(format!(
+                "store at {} is in use by a running taxii-mirror: stop it first",
+                data_dir.display()
+            ))
+        }
+        Err(e) => return fail(format!("store at {}: {e}", data_dir.display())),
+    };
+    let report = match store.verify() {
+        Ok(r) => r,
+        Err(e) => return fail(format!("store at {}: {e}", data_dir.display())),
+    };
+    for c in &report.collections {
+        let label = |t: Option<taxii::Timestamp>| t.map_or("-".to_string(), |t| t.to_string());
+        println!(
+            "collection {}: {} blocks, {} index entries, labels {} .. {}",
+            c.name,
+            c.blocks,
+            c.hash_entries,
+            label(c.first_label),
+            label(c.last_label)
+        );
+    }
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    if report.is_ok() {
+        println!("{}: consistent", data_dir.display());
+        ExitCode::SUCCESS
+    } else {
+        tracing::error!(
+            problems = report.problems.len(),
+            store = %data_dir.display(),
+            "the store is inconsistent"
+        );
+        println!("{}: {} problems", data_dir.display(), report.problems.len());
+        ExitCode::FAILURE
+    }
 }
 
 /// A config is good when it parses, passes its checks and its certificate and key load.
