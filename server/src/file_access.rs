@@ -7,9 +7,8 @@
 //!   on an `otx` or `otx-rest` source is a dummy value);
 //! - a `proxy` URL with a password in it (`http://user:password@proxy:3128`).
 //!
-//! A configuration holding one is refused when its group or other users may read it. A
-//! private key (`listen.key`, a source's `client_key`) is refused when every user of the
-//! machine may read it; a group may (a service group is a common way to share one).
+//! A configuration holding one is refused when its group or other users may read it.
+//! (Private keys have their own, stricter check where they are loaded: see `tls`.)
 
 use std::path::Path;
 
@@ -41,8 +40,7 @@ fn url_has_password(url: &str) -> bool {
         .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
-/// Refuse a configuration file that holds a secret and that group or others may read, and
-/// private keys that everyone may read.
+/// Refuse a configuration file that holds a secret and that group or others may read.
 pub fn check(path: &Path, config: &Config) -> Result<(), String> {
     let secrets = secrets_in(config);
     if !secrets.is_empty() {
@@ -55,26 +53,6 @@ pub fn check(path: &Path, config: &Config) -> Result<(), String> {
                     secrets.join(" and "),
                     mode & 0o777,
                     path.display()
-                ));
-            }
-        }
-    }
-    let mut keys = vec![config.listen.key.as_path()];
-    keys.extend(
-        config
-            .sources
-            .iter()
-            .filter_map(|s| s.client_key.as_deref()),
-    );
-    for key in keys {
-        if let Some(mode) = mode_of(key)? {
-            if mode & 0o004 != 0 {
-                return Err(format!(
-                    "private key {} may be read by every user (mode {:o}): run `chmod 600 {}` \
-                     (or 640 with a group the server runs in)",
-                    key.display(),
-                    mode & 0o777,
-                    key.display()
                 ));
             }
         }
@@ -171,15 +149,6 @@ mod tests {
         assert!(err.contains("proxy password"), "{err}");
         assert!(!err.contains("pw@"), "{err}");
 
-        // A key every user may read is refused; a group-readable one is accepted.
-        chmod(&key, 0o644);
-        let err = load(&write("plain.toml", base, 0o644)).unwrap_err();
-        assert!(
-            err.contains("server.key") && err.contains("every user"),
-            "{err}"
-        );
-        chmod(&key, 0o640);
-        load(&write("plain.toml", base, 0o644)).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
