@@ -6,7 +6,7 @@ import random
 import re
 import time
 
-from conftest import PASSWORD, Server, make_config, toml_str
+from conftest import PASSWORD, Server, make_config, run_bin, toml_str
 from taxii import poll_all, push
 
 BLOCKS = 60
@@ -100,4 +100,7 @@ def test_sigkill_at_random_points_of_a_long_backfill(make_server, pki, password_
         assert sorted(ids) == [f"test:Package-kill-{n:04d}" for n in range(BLOCKS)], (plan, seen)
     finally:
         mirror.stop()
+    # The store the kills landed in is consistent, not only its poll output.
+    r = run_bin("verify", folder / "data", check=False)
+    assert r.returncode == 0 and r.stdout.strip().endswith(": consistent"), r.stdout + r.stderr
     assert any(n > 0 for n in seen), f"no kill landed after a non-empty window ({plan}, {seen})"
