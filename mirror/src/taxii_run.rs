@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use store::MetaPut;
+use store::{MetaPut, NewBlock};
 use taxii::Timestamp;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -45,8 +45,23 @@ struct PartIngest {
     end: Timestamp,
 }
 
+/// A part read, hashed and curated, ready to append.
+struct ReadPart {
+    blocks: Vec<NewBlock>,
+    /// Indicators in `blocks`.
+    indicators: u64,
+    no_indicators: u64,
+    repaired: u64,
+    /// Set on the window's last part: the checkpoint it is appended with.
+    next: Option<NextCursor>,
+    read_us: u64,
+}
+
+type Appending = tokio::task::JoinHandle<Result<(RunStats, Option<NextCursor>), SourceError>>;
+
 impl PartIngest {
-    /// Store every part received, the last one with the window's new checkpoint. Returns
+    /// Store every part received, in order, the last one with the window's new checkpoint.
+    /// Reading part n+1 overlaps the append of part n; appends run one at a time. Returns
     /// what was stored, and the next cursor when the last part was stored (`None`: the
     /// parts stopped before the last one, and the fetch side says why). On an error the
     /// receiver is dropped, which stops the fetch.
@@ -57,39 +72,50 @@ impl PartIngest {
         let mut stats = RunStats::default();
         let mut max_label = None;
         let mut index = 0usize;
-        while let Some(part) = parts.recv().await {
+        let mut appending: Option<Appending> = None;
+        let result = loop {
+            let Some(part) = parts.recv().await else {
+                break Ok(None);
+            };
             max_label = max_label_after(max_label, self.begin, &part.blocks);
             let next = part
                 .last
                 .then(|| next_cursor(self.begin, self.end, part.inclusive_end, max_label));
             let first_index = index;
             index += part.blocks.len();
-            match self.store_part(part, first_index, next).await {
-                Ok(part_stats) => {
-                    stats.add(&part_stats);
-                    self.shared.count_blocks(&part_stats);
+            let read = self.read_part(part, first_index, next).await;
+            // Appends keep the parts' order: the one before must be done first.
+            if let Some(previous) = appending.take() {
+                if let Err(e) = self.finish(previous, &mut stats).await {
+                    break Err(e);
                 }
-                Err(e) => return (stats, Err(e)),
             }
+            let read = match read {
+                Ok(r) => r,
+                Err(e) => break Err(e),
+            };
+            let last = self.append_part(read);
             if next.is_some() {
-                return (stats, Ok(next));
+                break self.finish(last, &mut stats).await;
+            }
+            appending = Some(last);
+        };
+        // The parts stopped: an append still running commits anyway, so count it.
+        if let Some(previous) = appending.take() {
+            if let Err(e) = self.finish(previous, &mut stats).await {
+                return (stats, result.and(Err(e)));
             }
         }
-        (stats, Ok(None))
+        (stats, result)
     }
 
-    /// Read, hash and append one part (with the checkpoint when `next` is given).
-    async fn store_part(
+    /// Read, hash and curate one part (blocking work, off the async threads).
+    async fn read_part(
         &self,
         part: Part,
         first_index: usize,
         next: Option<NextCursor>,
-    ) -> Result<RunStats, SourceError> {
-        let meta = next.map(|n| MetaPut {
-            ns: CHECKPOINT_NS.to_string(),
-            key: self.key.clone(),
-            value: Checkpoint::at(n.cursor).encode(),
-        });
+    ) -> Result<ReadPart, SourceError> {
         let (store, source, collection, curation) = (
             self.store.clone(),
             self.source.clone(),
@@ -99,44 +125,81 @@ impl PartIngest {
         let job = move || -> Result<_, SourceError> {
             let started = Instant::now();
             let prepared = prepare_taxii(&source, part.blocks, part.repaired, first_index)?;
-            let read_us = started.elapsed().as_micros() as u64;
-            let store_err = |e: store::StoreError| SourceError::Store(e.to_string());
             let kept = curation
                 .apply(&store, &collection, prepared.blocks, Timestamp::now())
-                .map_err(store_err)?;
+                .map_err(|e| SourceError::Store(e.to_string()))?;
             let indicators = if kept.dropped + kept.edited > 0 {
                 kept.indicators
             } else {
                 prepared.indicators
             };
+            let read = ReadPart {
+                blocks: kept.blocks,
+                indicators,
+                no_indicators: prepared.no_indicators,
+                repaired: prepared.repaired,
+                next,
+                read_us: started.elapsed().as_micros() as u64,
+            };
+            Ok((read, prepared.repaired_ids))
+        };
+        let (read, repaired_ids) =
+            tokio::task::spawn_blocking(job)
+                .await
+                .map_err(|e| SourceError::Content {
+                    index: first_index,
+                    reason: format!("ingest task failed: {e}"),
+                })??;
+        for id in &repaired_ids {
+            warn!(source = %self.source, upstream = %self.upstream, package = %id, "invalid UTF-8 replaced with U+FFFD (lenient decoding)");
+        }
+        Ok(read)
+    }
+
+    /// Start appending a read part (with the checkpoint on the last part) in one batch.
+    fn append_part(&self, read: ReadPart) -> Appending {
+        let meta = read.next.map(|n| MetaPut {
+            ns: CHECKPOINT_NS.to_string(),
+            key: self.key.clone(),
+            value: Checkpoint::at(n.cursor).encode(),
+        });
+        let (store, collection) = (self.store.clone(), self.collection.clone());
+        let (source, upstream) = (self.source.clone(), self.upstream.clone());
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let store_err = |e: store::StoreError| SourceError::Store(e.to_string());
             let outcome = store
-                .append(&collection, kept.blocks, meta)
+                .append(&collection, read.blocks, meta)
                 .map_err(store_err)?;
-            let stored =
-                stored_indicators(&store, &collection, indicators, &outcome).map_err(store_err)?;
+            let stored = stored_indicators(&store, &collection, read.indicators, &outcome)
+                .map_err(store_err)?;
             let stats = RunStats {
                 blocks: outcome.stored,
                 indicators: stored,
                 duplicates: outcome.duplicates,
-                no_indicators: prepared.no_indicators,
-                repaired: prepared.repaired,
+                no_indicators: read.no_indicators,
+                repaired: read.repaired,
                 windows: 0,
             };
-            let append_us = (started.elapsed().as_micros() as u64).saturating_sub(read_us);
-            Ok((stats, prepared.repaired_ids, read_us, append_us))
-        };
-        let (stats, repaired_ids, read_us, append_us) = tokio::task::spawn_blocking(job)
+            debug!(source = %source, upstream = %upstream, blocks = stats.blocks,
+                duplicates = stats.duplicates, last = read.next.is_some(), read_us = read.read_us,
+                append_us = started.elapsed().as_micros() as u64, "part committed");
+            Ok((stats, read.next))
+        })
+    }
+
+    /// Wait for an append and count what it stored.
+    async fn finish(
+        &self,
+        appending: Appending,
+        stats: &mut RunStats,
+    ) -> Result<Option<NextCursor>, SourceError> {
+        let (part_stats, next) = appending
             .await
-            .map_err(|e| SourceError::Content {
-            index: first_index,
-            reason: format!("ingest task failed: {e}"),
-        })??;
-        for id in &repaired_ids {
-            warn!(source = %self.source, upstream = %self.upstream, package = %id, "invalid UTF-8 replaced with U+FFFD (lenient decoding)");
-        }
-        debug!(source = %self.source, upstream = %self.upstream, blocks = stats.blocks,
-            duplicates = stats.duplicates, last = next.is_some(), read_us, append_us, "part committed");
-        Ok(stats)
+            .map_err(|e| SourceError::Store(format!("store task failed: {e}")))??;
+        stats.add(&part_stats);
+        self.shared.count_blocks(&part_stats);
+        Ok(next)
     }
 }
 
