@@ -4,7 +4,8 @@ Two servers on 127.0.0.1: an upstream that receives pushes into `feed`, and a mi
 pulls `feed` into `copy` every few seconds and also takes pushes into `own`. During the run:
 - pollers poll both servers (small windows, full polls, COUNT_ONLY);
 - pushers push packages into the upstream's `feed` and the mirror's `own`;
-- some requests are hostile (bad XML, wrong password) and must be refused;
+- some requests are hostile (bad XML; wrong passwords from 127.0.0.2, an address of its
+  own, since failed logins throttle their address) and must be refused;
 - every `--kill-every` seconds the mirror is killed with SIGKILL and restarted.
 At the end both servers stop, `taxii-mirror verify` must find both stores consistent, the
 mirror's `copy` must hold every block of `feed` exactly once, and the upstream's RSS (it is
@@ -31,6 +32,7 @@ from builders import content_block, inbox_message, poll_request  # noqa: E402
 from conftest import PASSWORD, Server, make_config, toml_str  # noqa: E402
 from packages import pkg  # noqa: E402
 from taxii import Client, count, poll_all  # noqa: E402
+from test_hostile_http import basic, post_from  # noqa: E402
 
 
 def binary():
@@ -122,8 +124,12 @@ def main():
                     note("refused")
                     continue
                 else:
-                    bad = Client(c.base, c.ca, "esa", "wrong password", timeout=30)
-                    r = bad.post("/services/poll", poll_request(coll))
+                    # From another loopback address: the guesser's address is throttled,
+                    # the legitimate clients' (and the mirror's) is not.
+                    with mirror_lock:
+                        srv = up if target == "up" else mirror
+                    r = post_from(srv, "127.0.0.2", poll_request(coll).body,
+                                  basic("esa", "wrong password"))
                     if r.status != "UNAUTHORIZED":
                         errors.append(f"wrong password got {r.name} {r.status}")
                     note("refused")

@@ -2,6 +2,10 @@
 each kill the store verifies clean, every push the server acknowledged is there, and
 nothing is stored twice."""
 
+# TODO(robustness): a disk that fills up during ingest is not tested: it needs a small
+# filesystem (a loop mount or tmpfs with a size), which only root can make, and CI does not
+# run as root.
+
 import random
 import threading
 import time
