@@ -13,6 +13,9 @@
 //! as in one of millions. The store keys values exactly as given: callers pass canonical
 //! spellings (see `stix::detect::canonical`) both when they append and when they look up.
 //! Values longer than [`MAX_KEYED_VALUE`] bytes are keyed by their SHA-256 instead.
+//!
+//! TODO(store): `Store::verify` does not check the index yet (each `I` entry has its `J`
+//! facts and its block, each `J` its block); a damaged index only makes look-ups miss.
 
 use sha2::{Digest, Sha256};
 use taxii::Timestamp;
