@@ -14,6 +14,7 @@ never restarted) must be flat: the mean of the last quarter of samples within 15
 """
 
 import argparse
+import atexit
 import json
 import os
 import random
@@ -50,6 +51,12 @@ def rss_kb(pid):
     return 0
 
 
+def kill_left(servers):
+    for s in servers:
+        if s.proc is not None and s.proc.poll() is None:
+            s.proc.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=600)
@@ -81,6 +88,8 @@ def main():
         f"ca_file = {toml_str(pki['ca'])}", "backfill_days = 1", "window_days = 1",
         "interval_secs = 3", "backoff_initial_secs = 0.2", "backoff_max_secs = 2"]) + "\n"
     mirror = Server(work / "mirror", mirror_text, pki["ca"])
+    # Whatever happens (a failed assertion included), no server outlives the soak.
+    atexit.register(kill_left, [up, mirror])
     mirror_lock = threading.Lock()
     runs = 0
 
@@ -160,8 +169,10 @@ def main():
                 time.sleep(0.2)
             time.sleep(rng.uniform(0, 0.2))
 
-    threads = [threading.Thread(target=poller, args=(i,)) for i in range(args.pollers)]
-    threads += [threading.Thread(target=pusher, args=(100 + i,)) for i in range(args.pushers)]
+    threads = [threading.Thread(target=poller, args=(i,), daemon=True)
+               for i in range(args.pollers)]
+    threads += [threading.Thread(target=pusher, args=(100 + i,), daemon=True)
+                for i in range(args.pushers)]
     for t in threads:
         t.start()
 
