@@ -115,7 +115,8 @@ full_poll() {
     hostport=${base#https://}
     rm -rf "$dir"
     json=$(python3 "$BENCH/py/full_poll.py" --host "${hostport%:*}" --port "${hostport##*:}" \
-        --authorization "$auth" --collection "$collection" --cafile "$CA_CRT" --out "$dir") \
+        --authorization "$auth" --collection "$collection" --cafile "$CA_CRT" --out "$dir" \
+        ${FP_BINDING:+--binding "$FP_BINDING"}) \
         || die "full poll of $base failed"
     read -r FP_PARTS FP_BYTES FP_MS < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["parts"], d["bytes"], d["ms"])' "$json")
 }

@@ -39,7 +39,7 @@ run_mirror_figures() {
     # The mirror: one taxii11 source, one window covering the back-fill.
     local m_data=$WORK/mirror-data m_cfg=$WORK/mirror.toml
     rm -rf "$m_data"
-    ours_config "$m_cfg" "$m_data" otx "
+    local source_table="
 [[source]]
 name = \"bench-upstream\"
 kind = \"taxii11\"
@@ -53,6 +53,7 @@ backfill_days = 1.0
 window_days = 1.0
 interval_secs = 86400.0
 "
+    ours_config "$m_cfg" "$m_data" otx "$source_table"
     log "mirror: back-fill of $PULSES pulses"
     export BENCH_UPSTREAM_PASSWORD=$BENCH_PASSWORD
     start_ours "$m_cfg" "$WORK/mirror.log"
@@ -76,7 +77,43 @@ interval_secs = 86400.0
     taxii_post "$m_url/services/poll" "$auth" "$WORK/count.xml" "$WORK/count-reply.xml" >/dev/null
     local held; held=$(grep -o 'Record_Count[^>]*>[0-9]*' "$WORK/count-reply.xml" | grep -o '[0-9]*$')
     [ "$held" = "$m_blocks" ] || die "the mirror holds ${held:-?} blocks after the back-fill, its run line says $m_blocks"
+
+    # The mirrored STIX 1.2 pulses polled whole by a client that asks only for STIX 1.1.1
+    # (converted at poll time), against the same poll taking them as stored.
+    log "mirror: full poll as stored, then as STIX 1.1.1"
+    full_poll "$m_url" "${auth#Authorization: }" otx "$WORK/fp-12"
+    local fp12_ms=$FP_MS fp12_bytes=$FP_BYTES
+    FP_BINDING=urn:stix.mitre.org:xml:1.1.1 full_poll "$m_url" "${auth#Authorization: }" otx "$WORK/fp-111"
+    local fp111_ms=$FP_MS fp111_bytes=$FP_BYTES fp111_blocks
+    fp111_blocks=$(count_blocks_dir "$WORK/fp-111")
+    [ "$fp111_blocks" = "$m_blocks" ] || die "the STIX 1.1.1 poll got $fp111_blocks blocks, expected $m_blocks"
+    ! grep -q 'STIX_Package[^>]* version="1.2"' "$WORK"/fp-111/part-*.xml \
+        || die "the STIX 1.1.1 poll carries STIX 1.2 packages"
+    rm -rf "$WORK/fp-12" "$WORK/fp-111"
     stop_ours "$m_pid"
+
+    # The same back-fill into a collection with the esa profile and an allowlist of 1,000
+    # domains (none of which the pulses hold: every indicator is checked, none cut).
+    local c_data=$WORK/curated-data c_cfg=$WORK/curated.toml allow
+    allow=$(python3 -c 'print(", ".join(f"\"allow-{i}.example.net\"" for i in range(1000)))')
+    rm -rf "$c_data"
+    ours_config "$c_cfg" "$c_data" otx "profile = \"esa\"
+$source_table
+[allowlist]
+domains = [$allow]
+"
+    log "mirror: curated back-fill of $PULSES pulses (esa profile, 1,000-domain allowlist)"
+    start_ours "$c_cfg" "$WORK/curated.log"
+    local c_pid=$OURS_PID
+    wait_for_line "$WORK/curated.log" 'observables were fetched from the source| ERROR ' "$MIRROR_TIMEOUT" \
+        || die "the curated mirror did not finish its back-fill in ${MIRROR_TIMEOUT}s"
+    grep -q 'observables were fetched from the source' "$WORK/curated.log" \
+        || die "the curated mirror failed: $(grep -iE 'error|warn' "$WORK/curated.log" | tail -3)"
+    local c_ms c_ind c_blocks
+    c_ms=$(run_field "$WORK/curated.log" ms)
+    c_ind=$(run_field "$WORK/curated.log" indicators)
+    c_blocks=$(run_field "$WORK/curated.log" blocks)
+    stop_ours "$c_pid"
 
     # cabby: the same poll (same upstream, window of the last day), every block to disk.
     log "cabby: taxii-poll of the same window to --dest-dir"
@@ -103,4 +140,12 @@ interval_secs = 86400.0
     result "$S" "Indicators/s" "$(per_sec "$m_ind" "$m_ms")" "$(per_sec "$m_ind" "$cabby_ms")" "cabby taxii-poll" 1 \
         "$m_ind indicators (the mirror's count; cabby carries the same blocks)"
     result "$S" "Mirror peak RSS, MB" "$((m_hwm / 1024))" - - 0 "VmHWM of the mirroring instance ($(mb "$PULSE_BYTES") MB of pulses)"
+
+    local C="Curation and STIX 1.1.1 serving, the same $PULSES pulses (issue 5)"
+    result "$C" "Back-fill pulses/s, esa profile + 1,000-domain allowlist" "$(per_sec "$PULSES" "$c_ms")" \
+        "$(per_sec "$m_pulses" "$m_ms")" "the plain back-fill above" 1 \
+        "$c_ms ms against $m_ms ms; kept $c_blocks blocks and $c_ind indicators of $m_blocks and $m_ind"
+    result "$C" "Full poll MB/s, served as STIX 1.1.1" "$(python3 -c "print(round($fp111_bytes / 1e3 / max($fp111_ms, 1), 1))")" \
+        "$(python3 -c "print(round($fp12_bytes / 1e3 / max($fp12_ms, 1), 1))")" "the same poll as stored (1.2)" 1 \
+        "$m_blocks blocks converted at poll time: $fp111_ms ms against $fp12_ms ms"
 }

@@ -31,12 +31,13 @@ MORE = re.compile(rb'\smore="(true|1)"')
 RESULT_ID = re.compile(rb'\sresult_id="([^"]*)"')
 
 
-def request(collection, result_id=None, part=None):
+def request(collection, result_id=None, part=None, binding=None):
     mid = uuid.uuid4()
     if result_id is None:
+        wanted = f'<taxii_11:Content_Binding binding_id="{binding}"/>' if binding else ""
         return (f'<taxii_11:Poll_Request xmlns:taxii_11="{NS}" message_id="{mid}" '
                 f'collection_name="{collection}"><taxii_11:Poll_Parameters allow_asynch="false">'
-                '<taxii_11:Response_Type>FULL</taxii_11:Response_Type>'
+                f'<taxii_11:Response_Type>FULL</taxii_11:Response_Type>{wanted}'
                 '</taxii_11:Poll_Parameters></taxii_11:Poll_Request>').encode()
     return (f'<taxii_11:Poll_Fulfillment xmlns:taxii_11="{NS}" message_id="{mid}" '
             f'collection_name="{collection}" result_id="{result_id}" '
@@ -70,6 +71,7 @@ def main():
     p.add_argument("--max-parts", type=int, default=100000)
     p.add_argument("--get", help="GET this path once instead of polling")
     p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--binding", help="ask only for this content binding")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -88,7 +90,7 @@ def main():
                           "ms": int((time.monotonic() - started) * 1000)}))
         return
     while True:
-        conn.request("POST", args.path, body=request(args.collection, result_id, part), headers=headers)
+        conn.request("POST", args.path, body=request(args.collection, result_id, part, args.binding), headers=headers)
         resp = conn.getresponse()
         if resp.status != 200:
             sys.exit(f"part {part}: HTTP {resp.status}: {resp.read(300)!r}")

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use stix::curate::{curate, Allowlist, Profile};
+use stix::IndicatorKind;
 use store::{NewBlock, Store, StoreError};
 use taxii::Timestamp;
 
@@ -64,9 +65,25 @@ impl Curation {
             out.blocks = blocks;
             return Ok(out);
         }
-        // TODO(mirror): curation reads each block a second time after ingest's summary;
-        // folding it into that pass would save the parse when lists or a profile are set.
+        let wanted =
+            |k: IndicatorKind| self.profile.kinds.as_ref().is_none_or(|ks| ks.contains(&k));
+        // TODO(mirror): a block that needs an edit is read a second time after ingest's
+        // summary; the summary's byte spans would let the first pass do it.
         for mut block in blocks {
+            // Ingest's summary already lists the block's values: most blocks need no edit
+            // and are not read again.
+            let untouched = self.profile.max_age_secs.is_none()
+                && !block.indicator_values.is_empty()
+                && block.indicator_values.iter().all(|(kind, value)| {
+                    IndicatorKind::parse(kind).is_some_and(|k| {
+                        wanted(k) && !allow.matches(&stix::Indicator::new(k, value.as_str()))
+                    })
+                });
+            if untouched {
+                out.indicators += u64::from(block.indicators);
+                out.blocks.push(block);
+                continue;
+            }
             let c = match curate(
                 &block.content,
                 &block.ns_context,

@@ -73,6 +73,11 @@ pub fn withdraw(
     let note = Timestamp::now().to_string().into_bytes();
     let records: Vec<(String, Vec<u8>)> = clean.iter().map(|v| (v.clone(), note.clone())).collect();
     // Recorded first: from here on, ingest refuses these values.
+    // TODO(server): a mirror window curated just before this write and appended just after
+    // the look-up below keeps the value until the next withdrawal or allowlist change; the
+    // check and the append would have to share the store's writer lock to close the gap.
+    // TODO(server): a withdrawn value cannot be reinstated yet (the `withdrawn:` metadata
+    // entry has to go, and the withdrawn blocks come back only as new copies).
     state
         .store
         .withdraw(collection, &[], Vec::new(), &records)?;

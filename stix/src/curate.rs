@@ -46,7 +46,8 @@ impl Profile {
 pub enum Removal {
     /// It holds a listed (allowlisted or withdrawn) value.
     Listed,
-    /// It holds no value of a kind the profile keeps.
+    /// It holds values, none of a kind the profile keeps (an item holding only objects we
+    /// do not map stays).
     Kind,
     /// It is older than the profile's maximum age.
     Age,
@@ -151,7 +152,7 @@ pub fn curate(
             .for_each(|c| *c = true);
         let reason = if mine.iter().any(|i| allow.matches(i)) {
             Some(Removal::Listed)
-        } else if profile.kinds.is_some() && !mine.iter().any(|i| wanted(i.kind)) {
+        } else if !mine.is_empty() && !mine.iter().any(|i| wanted(i.kind)) {
             Some(Removal::Kind)
         } else if too_old(item.timestamp.as_deref().or(summary.timestamp.as_deref())) {
             Some(Removal::Age)

@@ -11,7 +11,7 @@ use crate::{Indicator, IndicatorKind};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allowlist {
     /// Lower case, no trailing dot; each matches itself and every subdomain.
-    domains: Vec<String>,
+    domains: HashSet<String>,
     /// Lower case.
     url_prefixes: Vec<String>,
     /// Networks (a single address is a /32 or /128).
@@ -45,7 +45,7 @@ impl Allowlist {
         if !valid {
             return Err(format!("{domain:?} is not a domain name"));
         }
-        self.domains.push(d);
+        self.domains.insert(d);
         Ok(())
     }
 
@@ -156,14 +156,22 @@ impl Allowlist {
         }
     }
 
+    /// The domain or one of its parents is listed: one set look-up per label.
     fn domain_matches(&self, domain: &str) -> bool {
+        if self.domains.is_empty() {
+            return false;
+        }
         let d = normalize_domain(domain);
-        self.domains.iter().any(|listed| {
-            d == *listed
-                || (d.len() > listed.len()
-                    && d.ends_with(listed.as_str())
-                    && d.as_bytes()[d.len() - listed.len() - 1] == b'.')
-        })
+        let mut rest = d.as_str();
+        loop {
+            if self.domains.contains(rest) {
+                return true;
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) => rest = parent,
+                None => return false,
+            }
+        }
     }
 
     fn host_matches(&self, host: &str) -> bool {
