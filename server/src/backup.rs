@@ -6,6 +6,9 @@
 //! copy the folder, import into a new data folder, start the new server on it. An export
 //! taken from a stopped store is consistent by construction.
 //!
+//! TODO(ops): no export from a running server; one through the admin listener (a range read
+//! under one snapshot end, written by the server's user) would spare the stop.
+//!
 //! The export is a folder readable by its owner only (content can be private):
 //! - `collection-NNNN.jsonl`: one JSON object per block, in label order: label, ordinal,
 //!   ingest time, content hash (the dedupe key), binding, subtypes, namespaces, upstream
