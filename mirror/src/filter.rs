@@ -59,11 +59,23 @@ impl Curation {
         now: Timestamp,
     ) -> Result<Curated, StoreError> {
         let allow = self.effective(store, collection)?;
+        Ok(self.apply_with(&allow, collection, blocks, now))
+    }
+
+    /// [`Curation::apply`] with the effective list already read (once for many batches:
+    /// reading it from the store waits for any append in progress).
+    pub fn apply_with(
+        &self,
+        allow: &Allowlist,
+        collection: &str,
+        blocks: Vec<NewBlock>,
+        now: Timestamp,
+    ) -> Curated {
         let mut out = Curated::default();
         if allow.is_empty() && self.profile.is_open() {
             out.indicators = blocks.iter().map(|b| u64::from(b.indicators)).sum();
             out.blocks = blocks;
-            return Ok(out);
+            return out;
         }
         let wanted =
             |k: IndicatorKind| self.profile.kinds.as_ref().is_none_or(|ks| ks.contains(&k));
@@ -84,13 +96,7 @@ impl Curation {
                 out.blocks.push(block);
                 continue;
             }
-            let c = match curate(
-                &block.content,
-                &block.ns_context,
-                &allow,
-                &self.profile,
-                now,
-            ) {
+            let c = match curate(&block.content, &block.ns_context, allow, &self.profile, now) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(collection, package = ?block.package_id, cause = %e,
@@ -127,7 +133,7 @@ impl Curation {
                 "ingest curated"
             );
         }
-        Ok(out)
+        out
     }
 }
 

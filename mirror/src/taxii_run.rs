@@ -38,6 +38,9 @@ struct PartIngest {
     collection: String,
     /// What the collection refuses, applied before each append.
     curation: crate::Curation,
+    /// The effective list of refused values, read once per window: a store read waits for
+    /// an append in progress, which would keep reading and appending from overlapping.
+    allow: Arc<stix::curate::Allowlist>,
     /// Checkpoint key of the upstream collection.
     key: String,
     /// The window `(begin, end]`.
@@ -116,18 +119,16 @@ impl PartIngest {
         first_index: usize,
         next: Option<NextCursor>,
     ) -> Result<ReadPart, SourceError> {
-        let (store, source, collection, curation) = (
-            self.store.clone(),
+        let (source, collection, curation, allow) = (
             self.source.clone(),
             self.collection.clone(),
             self.curation.clone(),
+            self.allow.clone(),
         );
         let job = move || -> Result<_, SourceError> {
             let started = Instant::now();
             let prepared = prepare_taxii(&source, part.blocks, part.repaired, first_index)?;
-            let kept = curation
-                .apply(&store, &collection, prepared.blocks, Timestamp::now())
-                .map_err(|e| SourceError::Store(e.to_string()))?;
+            let kept = curation.apply_with(&allow, &collection, prepared.blocks, Timestamp::now());
             let indicators = if kept.dropped + kept.edited > 0 {
                 kept.indicators
             } else {
@@ -305,6 +306,14 @@ impl SourceTask {
             let max_parts = self.cfg.max_parts;
             // The next part is fetched while the one before it is read and stored.
             let (tx, rx) = mpsc::channel(PARTS_IN_FLIGHT);
+            let (curation, collection) = (self.cfg.curation.clone(), self.cfg.collection.clone());
+            let allow = match self
+                .blocking(move |s| curation.effective(s, &collection))
+                .await
+            {
+                Ok(a) => Arc::new(a),
+                Err(e) => return Err((stats, e)),
+            };
             let parts = PartIngest {
                 store: self.store.clone(),
                 shared: self.shared.clone(),
@@ -312,6 +321,7 @@ impl SourceTask {
                 upstream: upstream.to_string(),
                 collection: self.cfg.collection.clone(),
                 curation: self.cfg.curation.clone(),
+                allow,
                 key: key.clone(),
                 begin: cursor,
                 end,
