@@ -26,6 +26,7 @@ pub const DB_DIR: &str = "db-v1";
 /// never writes into a folder that holds something unrelated.
 pub(crate) fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
     fs::create_dir_all(dir)?;
+    make_private(dir)?;
     let format_path = dir.join(FORMAT_FILE);
 
     match fs::read(&format_path) {
@@ -64,6 +65,23 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
         )));
     }
     Ok(db)
+}
+
+/// Keep the store directory to its owner: it holds private collections' content in clear,
+/// and the files sled and the segments create follow the process umask. A directory that
+/// group or others may enter is narrowed to 0700, with a warning.
+fn make_private(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "store directory was open to group or others; narrowed to 0700"
+        );
+    }
+    Ok(())
 }
 
 /// Mark an opened store as this build's format (an upgrade from format 1 rewrites the file).

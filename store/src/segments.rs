@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex, RwLock};
 pub const SEGMENTS_DIR: &str = "segments";
 /// A segment is closed and a new one started once it would grow past this size.
 const SEGMENT_MAX: u64 = 1 << 30;
+/// Suffix of a segment set aside on open because no committed block uses it.
+const ORPHAN_SUFFIX: &str = ".orphan";
 /// Bytes gathered in memory before one positioned write.
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -86,6 +88,9 @@ impl Segments {
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             let name = entry.file_name();
+            if name.to_str().is_some_and(|n| n.ends_with(ORPHAN_SUFFIX)) {
+                continue;
+            }
             let Some(id) = name.to_str().and_then(parse_name) else {
                 return Err(StoreError::Format(format!(
                     "{} holds {name:?}, which is not a segment",
@@ -93,8 +98,15 @@ impl Segments {
                 )));
             };
             if id > tail.segment {
-                tracing::warn!(segment = id, "removing a segment no committed block uses");
-                fs::remove_file(entry.path())?;
+                // Started by an append that never committed, or not written by this store
+                // at all: no block names it. Kept aside rather than deleted.
+                let aside = entry.path().with_extension(&ORPHAN_SUFFIX[1..]);
+                tracing::warn!(
+                    segment = id,
+                    moved_to = %aside.display(),
+                    "a segment no committed block uses was set aside"
+                );
+                fs::rename(entry.path(), aside)?;
             }
         }
 
@@ -227,7 +239,10 @@ impl Segments {
     pub(crate) fn size_on_disk(&self) -> Result<u64, StoreError> {
         let mut total = 0;
         for entry in fs::read_dir(&self.dir)? {
-            total += entry?.metadata()?.len();
+            let entry = entry?;
+            if entry.file_name().to_str().and_then(parse_name).is_some() {
+                total += entry.metadata()?.len();
+            }
         }
         Ok(total)
     }
@@ -314,14 +329,21 @@ mod tests {
     }
 
     #[test]
-    fn stray_files_are_refused_and_later_segments_removed() {
+    fn stray_files_are_refused_and_later_segments_set_aside() {
         let tmp = tempfile_dir();
         let dir = tmp.path();
         fs::create_dir_all(dir.join(SEGMENTS_DIR)).unwrap();
         fs::write(dir.join(SEGMENTS_DIR).join("00000002.seg"), b"orphan").unwrap();
         let segs = Segments::open(dir, None).unwrap();
         assert_eq!(segs.size_on_disk().unwrap(), 0);
+        let aside = dir.join(SEGMENTS_DIR).join("00000002.orphan");
+        assert_eq!(
+            fs::read(&aside).unwrap(),
+            b"orphan",
+            "set aside, not deleted"
+        );
         drop(segs);
+        Segments::open(dir, None).expect("a set-aside segment does not block the next open");
         fs::write(dir.join(SEGMENTS_DIR).join("notes.txt"), b"x").unwrap();
         assert!(matches!(
             Segments::open(dir, None),

@@ -257,3 +257,15 @@ fn snapshot_end_survives_reopen() {
     let out = s.append("feed", blocks(0, 1), None).unwrap();
     assert!(out.labels[0] > end);
 }
+
+#[test]
+fn the_store_directory_is_kept_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _s = Store::open(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}

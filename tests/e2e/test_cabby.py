@@ -155,3 +155,22 @@ def test_poll_through_discovery(make_server):
     out, _ = cabby("taxii-collections", "--host", "127.0.0.1", "--port", s.port, "--https",
                    "--discovery", "/services/discovery", server=s)
     assert "Collection Name: d" in out
+
+
+def test_push_of_a_12_package_labelled_111_is_served_converted(server, tmp_path):
+    # cabby labels every push STIX 1.1.1; a package that says version 1.2 is stored as 1.2,
+    # so a client asking only for 1.1.1 gets it converted, never 1.2 under a 1.1.1 label.
+    esa = server.client()
+    f = tmp_path / "pkg12.xml"
+    f.write_text(pkg(7, "cab12", version="1.2"))
+    _, err = cabby("taxii-push", "--path", server.base + "/services/inbox", "-f", f,
+                   "--dest", "cabby-push", "--binding", "urn:stix.mitre.org:xml:1.1.1", server=server)
+    assert "Content block successfully pushed" in err
+    r = check(esa.post("/services/poll", poll_request("cabby-push")), expect="Poll_Response")
+    got = [b for b in r.blocks() if b.package_id() == package_id(7, "cab12")]
+    assert len(got) == 1 and got[0].binding == "urn:stix.mitre.org:xml:1.2"
+    only_111 = poll_request("cabby-push", bindings=["urn:stix.mitre.org:xml:1.1.1"])
+    r = check(esa.post("/services/poll", only_111), expect="Poll_Response")
+    got = [b for b in r.blocks() if b.package_id() == package_id(7, "cab12")]
+    assert len(got) == 1 and got[0].binding == "urn:stix.mitre.org:xml:1.1.1"
+    assert got[0].child().get("version") == "1.1.1"

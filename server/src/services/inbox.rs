@@ -58,6 +58,20 @@ pub async fn receive(req: &Request, m: InboxMessage) -> Result<Reply, ServiceErr
         }
         let summary = stix::summarize(&block.content, &block.ns_context)
             .map_err(|e| ServiceError::BadMessage(format!("content block {}: {e}", i + 1)))?;
+        // Some clients (cabby's push among them) label every block STIX 1.1.1. A package
+        // that says it is 1.2 is stored as 1.2, so a client asking only for 1.1.1 gets it
+        // converted instead of a 1.2 package under a 1.1.1 label.
+        let binding = if binding == taxii::BINDING_STIX_111
+            && summary.version.as_deref().map(str::trim) == Some("1.2")
+        {
+            tracing::debug!(
+                block = i + 1,
+                "STIX 1.2 package labelled 1.1.1: stored as 1.2"
+            );
+            taxii::BINDING_STIX_12.to_string()
+        } else {
+            binding
+        };
         blocks.push(store::NewBlock {
             hash: stix::content_hash(&binding, &block.content),
             binding,
