@@ -145,7 +145,7 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::CheckConfig { config } => match check_config(&config) {
             Ok(()) => {
-                println!("{}: ok", config.display());
+                crate::say!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -159,7 +159,7 @@ pub fn main() -> ExitCode {
             match data_dir(config, data) {
                 Ok(dir) => match cmd.run(&dir) {
                     Ok(line) => {
-                        println!("{line}");
+                        crate::say!("{line}");
                         ExitCode::SUCCESS
                     }
                     Err(e) => fail(e.to_string()),
@@ -215,7 +215,7 @@ pub fn main() -> ExitCode {
         Command::Verify { data_dir } => verify(&data_dir),
         Command::MakeCa { dir, name, force } => match crate::certs::make_ca(&dir, &name, force) {
             Ok((crt, key)) => {
-                println!(
+                crate::say!(
                     "CA certificate: {}\nCA key:         {}",
                     crt.display(),
                     key.display()
@@ -231,7 +231,7 @@ pub fn main() -> ExitCode {
             hosts,
         } => match crate::certs::make_server_cert(&ca_dir, ca_name.as_deref(), &hosts, &out) {
             Ok((crt, key)) => {
-                println!(
+                crate::say!(
                     "certificate: {}\nkey:         {}\nvalid until: {}",
                     crt.display(),
                     key.display(),
@@ -279,20 +279,20 @@ fn status(data_dir: &Path) -> ExitCode {
         },
     };
     if value["running"] == serde_json::Value::Bool(false) {
-        println!("server: not running (figures from the store)");
+        crate::say!("server: not running (figures from the store)");
     } else {
-        println!("server: running");
+        crate::say!("server: running");
     }
     for c in value["collections"].as_array().into_iter().flatten() {
-        println!(
+        crate::say!(
             "collection {}: {} blocks",
             c["name"].as_str().unwrap_or("?"),
             c["blocks"]
         );
     }
     for s in value["sources"].as_array().into_iter().flatten() {
-        println!("{}", progress_line(s));
-        println!(
+        crate::say!("{}", progress_line(s));
+        crate::say!(
             "  last_success={} next_run={} total_blocks={} total_indicators={} duplicates={}",
             s["last_success"],
             s["next_run"],
@@ -325,7 +325,7 @@ fn verify(data_dir: &Path) -> ExitCode {
     };
     for c in &report.collections {
         let label = |t: Option<taxii::Timestamp>| t.map_or("-".to_string(), |t| t.to_string());
-        println!(
+        crate::say!(
             "collection {}: {} blocks, {} index entries, labels {} .. {}",
             c.name,
             c.blocks,
@@ -335,10 +335,10 @@ fn verify(data_dir: &Path) -> ExitCode {
         );
     }
     for p in &report.problems {
-        println!("problem: {p}");
+        crate::say!("problem: {p}");
     }
     if report.is_ok() {
-        println!("{}: consistent", data_dir.display());
+        crate::say!("{}: consistent", data_dir.display());
         ExitCode::SUCCESS
     } else {
         tracing::error!(
@@ -346,7 +346,7 @@ fn verify(data_dir: &Path) -> ExitCode {
             store = %data_dir.display(),
             "the store is inconsistent"
         );
-        println!("{}: {} problems", data_dir.display(), report.problems.len());
+        crate::say!("{}: {} problems", data_dir.display(), report.problems.len());
         ExitCode::FAILURE
     }
 }
@@ -398,7 +398,7 @@ fn hash_password() -> ExitCode {
     }
     match crate::auth::hash_password(password) {
         Ok(hash) => {
-            println!("{hash}");
+            crate::say!("{hash}");
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
@@ -483,7 +483,7 @@ fn withdraw(data_dir: &Path, collection: &str, values: Vec<String>) -> ExitCode 
     };
     let outcome: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
     let n = |k: &str| outcome[k].as_u64().unwrap_or(0);
-    println!(
+    crate::say!(
         "{collection}: {} value(s) withdrawn; {} block(s) withdrawn from later polls, \
          {} revised block(s) appended ({} blocks read)",
         values.len(),
@@ -500,7 +500,7 @@ fn poll_now(data_dir: &Path, source: &str, no_wait: bool) -> ExitCode {
     if let Err(e) = admin_call(data_dir, "POST", &path) {
         return fail(e);
     }
-    println!("poll of {source} triggered");
+    crate::say!("poll of {source} triggered");
     if no_wait {
         return ExitCode::SUCCESS;
     }
@@ -522,9 +522,9 @@ fn poll_now(data_dir: &Path, source: &str, no_wait: bool) -> ExitCode {
         let state = entry["state"].as_str().unwrap_or("").to_string();
         if state == "running" {
             seen_running = true;
-            println!("{}", progress_line(&entry));
+            crate::say!("{}", progress_line(&entry));
         } else if seen_running || started.elapsed().as_secs() > 5 {
-            println!("{}", progress_line(&entry));
+            crate::say!("{}", progress_line(&entry));
             return if entry["last_error"].is_null() || state == "idle" {
                 ExitCode::SUCCESS
             } else {
@@ -639,7 +639,7 @@ fn import(
         .iter()
         .map(|(k, n)| format!("{k}={n}"))
         .collect();
-    println!(
+    crate::say!(
         "{}: added {}, skipped {} (already held), refused {} (allowlist, withdrawn or \
          profile), rejected {}, expired {}; {} package{}{}",
         reply.collection,
@@ -709,7 +709,7 @@ fn lookup(data_dir: &Path, values: &[String], kind: Option<&str>, as_json: bool)
             (Some(s), _) => crate::lookup::lookup(s, value, kind).map_err(|e| e.to_string()),
         };
         match reply {
-            Ok(r) if as_json => println!("{}", serde_json::to_string(&r).unwrap_or_default()),
+            Ok(r) if as_json => crate::say!("{}", serde_json::to_string(&r).unwrap_or_default()),
             Ok(r) => crate::lookup::print(&r),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -727,4 +727,18 @@ fn admin_error_text(message: &str) -> String {
         .and_then(|(_, json)| serde_json::from_str::<serde_json::Value>(&format!("{{{json}")).ok())
         .and_then(|v| v["error"].as_str().map(str::to_owned))
         .unwrap_or_else(|| message.to_owned())
+}
+
+/// Write one line on standard output; when the reader has gone (a closed pipe), exit at
+/// once with success, as command-line tools do, rather than panic.
+pub fn write_stdout_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(74);
+    }
 }

@@ -286,7 +286,7 @@ fn print_instructions(
     } else {
         addr.ip().to_string()
     };
-    println!(
+    crate::say!(
         "\ntaxii-mirror lab\n\
          \n\
          ESA: Mail Policies > External Threat Feeds Manager > Add Source\n\

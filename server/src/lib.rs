@@ -25,6 +25,15 @@
 //! - [`cli`]: the `taxii-mirror` subcommands.
 #![forbid(unsafe_code)]
 
+/// Print a line on standard output for a command's user. Unlike `println!`, a reader that
+/// went away (`taxii-mirror status | head`) ends the process quietly instead of panicking.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout_line(format_args!($($arg)*))
+    };
+}
+
 pub mod admin;
 pub mod app;
 pub mod auth;

@@ -121,9 +121,9 @@ pub fn index_values_of(block: &store::StoredBlock) -> (Option<String>, Vec<(Stri
 /// Print a reply for people: one line per block.
 pub fn print(reply: &LookupReply) {
     if reply.hits.is_empty() {
-        println!("{} {}: not held by any collection", reply.kind, reply.value);
+        crate::say!("{} {}: not held by any collection", reply.kind, reply.value);
     } else {
-        println!(
+        crate::say!(
             "{} {}: {} block{}{}",
             reply.kind,
             reply.value,
@@ -133,7 +133,7 @@ pub fn print(reply: &LookupReply) {
         );
     }
     for h in &reply.hits {
-        println!(
+        crate::say!(
             "  collection={} ingested={} source={} package={} title={}",
             h.collection,
             h.ingested,
@@ -146,6 +146,6 @@ pub fn print(reply: &LookupReply) {
         );
     }
     if !reply.index_ready {
-        println!("note: the index is still being built; older blocks may be missing");
+        crate::say!("note: the index is still being built; older blocks may be missing");
     }
 }

@@ -3,6 +3,7 @@
 import pytest
 from lxml import etree
 
+from conftest import binary_path
 from taxii import BINDING, PROTO_HTTPS, SERVICES, NS11, Response, check
 
 HEADERS = {"Content-Type": "application/xml", "X-TAXII-Content-Type": BINDING["1.1"],
@@ -51,3 +52,14 @@ def test_schema_invalid_response_is_refused():
     body = f'<t:Status_Message xmlns:t="{NS11}" message_id="m1" in_response_to="req-1"/>'.encode()
     with pytest.raises(AssertionError):
         check(resp(body))
+
+
+def test_output_to_a_closed_pipe_ends_quietly(binary):
+    # `taxii-mirror ... | head` closes the pipe early: the command must not panic.
+    import subprocess
+    p = subprocess.Popen([str(binary_path()), "hash-password"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader goes away before anything is written
+    _, err = p.communicate(input=b"a password\n", timeout=60)
+    assert p.returncode == 0, err.decode(errors="replace")
+    assert b"panicked" not in err and b"Broken pipe" not in err, err.decode(errors="replace")
