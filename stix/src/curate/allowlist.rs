@@ -246,7 +246,7 @@ mod tests {
         assert!(hit(Domain, "MAIL.partner.example."));
         assert!(!hit(Domain, "notpartner.example"));
         assert!(!hit(Domain, "partner.example.evil.test"));
-        assert!(hit(Email, "ceo@partner.example"));
+        assert!(hit(Email, "billing@partner.example"));
         assert!(hit(Url, "http://www.partner.example:8080/login?x=1"));
         assert!(hit(Url, "http://user@partner.example/"));
         assert!(!hit(Url, "http://evil.test/partner.example"));
