@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use stix::curate::{curate, Allowlist, Profile};
+use stix::curate::{curate, Allowlist, Profile, Removal};
 use stix::IndicatorKind;
 use store::{NewBlock, Store, StoreError};
 use taxii::Timestamp;
@@ -32,6 +32,21 @@ pub struct Curated {
     pub listed: u64,
     /// Items removed by the profile (kind or age).
     pub by_profile: u64,
+    /// The blocks dropped whole, by cause.
+    pub dropped_by: Dropped,
+}
+
+/// Blocks dropped whole by curation, by cause (they add up to [`Curated::dropped`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+    /// Holding allowlisted or withdrawn values.
+    pub listed: u64,
+    /// Holding no indicator of a kind the profile keeps.
+    pub kind: u64,
+    /// Older than the profile's maximum age.
+    pub age: u64,
+    /// Unreadable.
+    pub unreadable: u64,
 }
 
 impl Curation {
@@ -102,6 +117,7 @@ impl Curation {
                     tracing::warn!(collection, package = ?block.package_id, cause = %e,
                         "block dropped: unreadable during curation");
                     out.dropped += 1;
+                    out.dropped_by.unreadable += 1;
                     continue;
                 }
             };
@@ -109,6 +125,11 @@ impl Curation {
             out.by_profile += u64::from(c.removed_kind + c.removed_age);
             if !c.keep {
                 out.dropped += 1;
+                match c.dropped_for {
+                    Some(Removal::Kind) => out.dropped_by.kind += 1,
+                    Some(Removal::Age) => out.dropped_by.age += 1,
+                    Some(Removal::Listed) | None => out.dropped_by.listed += 1,
+                }
                 continue;
             }
             if let Some(content) = c.content {
@@ -191,6 +212,13 @@ mod tests {
             .apply(&store, "c", blocks, Timestamp::now())
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((out.dropped, out.edited, out.listed), (1, 1, 2));
+        assert_eq!(
+            out.dropped_by,
+            Dropped {
+                listed: 1,
+                ..Dropped::default()
+            }
+        );
         assert_eq!(out.indicators, 2);
         assert_eq!(out.blocks[1], untouched);
         let first = &out.blocks[0];

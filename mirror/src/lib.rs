@@ -81,7 +81,7 @@ use tracing::warn;
 pub use checkpoint::{checkpoint_key, Checkpoint, CHECKPOINT_NS};
 pub use config::{validate_all, Secret, SourceConfig, SourceKind};
 pub use error::{ConfigError, MirrorError};
-pub use filter::{Curated, Curation};
+pub use filter::{Curated, Curation, Dropped};
 pub use status::{persisted_status, Progress, SourceState, SourceStatus, STATUS_NS};
 
 use source::{Shared, SourceTask};

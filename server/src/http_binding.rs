@@ -253,7 +253,13 @@ pub async fn serve(
             let ms = started.elapsed().as_millis() as u64;
             info!(path, user, peer, message = name, collection, ms, "served");
             let shown = known_collection(&state, Some(&collection));
-            state.metrics.request(name, shown, &user, "SUCCESS");
+            // A handler may answer with a status of its own (an inbox push whose blocks
+            // were all refused gets FAILURE).
+            let outcome = match message.as_ref() {
+                Message::StatusMessage(s) => s.status_type.as_str(),
+                _ => "SUCCESS",
+            };
+            state.metrics.request(name, shown, &user, outcome);
             if is_poll {
                 // A count-only answer: no blocks.
                 state.metrics.poll(shown, &user, "SUCCESS", 0, 0);

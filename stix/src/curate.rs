@@ -69,6 +69,8 @@ pub struct Curated {
     pub removed_kind: u32,
     /// Items removed for their age.
     pub removed_age: u32,
+    /// Why the whole block goes, when it does (`keep` is false).
+    pub dropped_for: Option<Removal>,
 }
 
 impl Curated {
@@ -107,11 +109,19 @@ pub fn curate(
             .filter(|i| allow.matches(i))
             .cloned()
             .collect();
-        let keep = listed.is_empty()
-            && summary.observables.iter().any(|i| wanted(i.kind))
-            && !too_old(summary.timestamp.as_deref());
+        let dropped_for = if !listed.is_empty() {
+            Some(Removal::Listed)
+        } else if !summary.observables.iter().any(|i| wanted(i.kind)) {
+            Some(Removal::Kind)
+        } else if too_old(summary.timestamp.as_deref()) {
+            Some(Removal::Age)
+        } else {
+            None
+        };
+        let keep = dropped_for.is_none();
         return Ok(Curated {
             keep,
+            dropped_for,
             content: None,
             remaining: if keep {
                 summary.observables.len() as u32
@@ -126,9 +136,16 @@ pub fn curate(
     let values = &summary.observables;
     if values.is_empty() {
         // Nothing we map: only a kind profile or the age can refuse it.
-        let keep = profile.kinds.is_none() && !too_old(summary.timestamp.as_deref());
+        let dropped_for = if profile.kinds.is_some() {
+            Some(Removal::Kind)
+        } else if too_old(summary.timestamp.as_deref()) {
+            Some(Removal::Age)
+        } else {
+            None
+        };
         return Ok(Curated {
-            keep,
+            keep: dropped_for.is_none(),
+            dropped_for,
             ..Curated::default()
         });
     }
@@ -143,6 +160,7 @@ pub fn curate(
     };
     let mut covered = vec![false; values.len()];
     let mut removed = vec![false; track.items.len()];
+    let mut removed_listed = 0u32;
     // TODO(stix): an indicator is kept or cut whole, so the other values of a composite
     // observable that holds a listed one go with it.
     for (n, item) in track.items.iter().enumerate() {
@@ -162,7 +180,8 @@ pub fn curate(
         match reason {
             Some(Removal::Kind) => out.removed_kind += 1,
             Some(Removal::Age) => out.removed_age += 1,
-            _ => {}
+            Some(Removal::Listed) => removed_listed += 1,
+            None => {}
         }
         removed[n] = reason.is_some();
     }
@@ -181,6 +200,15 @@ pub fn curate(
     out.remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
     let loose_too_old = track.items.is_empty() && too_old(summary.timestamp.as_deref());
     if loose_listed || remaining == 0 || loose_too_old {
+        // The block goes for its most telling cause: a listed value, then the kinds,
+        // then the age.
+        out.dropped_for = Some(if loose_listed || removed_listed > 0 {
+            Removal::Listed
+        } else if out.removed_kind > 0 {
+            Removal::Kind
+        } else {
+            Removal::Age
+        });
         out.keep = false;
         out.remaining = 0;
         return Ok(out);

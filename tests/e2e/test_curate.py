@@ -164,8 +164,9 @@ def test_inbox_pushes_are_checked_against_the_allowlist(servers):
         content_block(package("in-2", [("ipv4", "198.51.100.200")]), STIX_12),
         content_block(package("in-3", [("sha256", "C" * 64)]), STIX_12),
     ], ["private"])), expect="Status_Message:SUCCESS")
-    assert "1 content blocks stored" in r.text("Message"), r.text("Message")
-    assert "2 left nothing" in r.text("Message"), r.text("Message")
+    assert r.text("Message") == (
+        '1 of 3 content blocks stored in collection "private", 2 refused '
+        "(2 by the allowlist or values withdrawn from the collection)"), r.text("Message")
     got = poll_all(esa, "private", bindings=[STIX_12])
     assert got.ids == ["test:Package-in-1"]
     assert values_of(got.blocks) == ["in-1.example.test"]
@@ -222,9 +223,13 @@ def test_withdraw_from_a_private_collection(servers):
     assert "test:Package-pv-2" not in got.ids
     assert count(esa, "private") == len(got.blocks)
     assert poll_all(esa, "private", begin=end).ids == ["test:Package-pv-1"]
-    # Pushed again later, the value is refused.
-    r = push(esa, "private", [package("pv-3", [("domain", "oops.example.test")])], binding=STIX_12)
-    assert "1 left nothing" in r.text("Message")
+    # Pushed again later, the value is refused, and the client is told nothing was stored.
+    r = check(esa.post("/services/inbox", inbox_message([
+        content_block(package("pv-3", [("domain", "oops.example.test")]), STIX_12)], ["private"])),
+        expect="Status_Message:FAILURE")
+    assert r.text("Message") == (
+        '0 of 1 content blocks stored in collection "private", 1 refused '
+        "(1 by the allowlist or values withdrawn from the collection)"), r.text("Message")
 
 
 def test_withdraw_refuses_unknown_collections_and_needs_a_value(servers):
@@ -249,6 +254,51 @@ def test_esa_profile_keeps_its_kinds_and_drops_old_indicators(servers):
     got = poll_all(esa, "esafeed")
     assert got.ids == ["test:Package-esa-1"]
     assert values_of(got.blocks) == sorted(["new.example.test", "b" * 64, "203.0.113.9"])
+
+
+def test_a_push_refused_whole_gets_failure_with_the_reasons(servers, tmp_path):
+    _, mirror = servers
+    esa = mirror.client()
+    ipv6 = package("rf-1", [("ipv6", "2001:db8::9")])
+    sha1 = package("rf-2", [("sha1", "e" * 40)])
+    old = package("rf-3", [("domain", "rf-old.example.test", OLD)])
+    fresh = package("rf-4", [("domain", "rf-new.example.test")])
+    before = count(esa, "esafeed")
+
+    r = check(esa.post("/services/inbox", inbox_message(
+        [content_block(p, STIX_12) for p in (ipv6, sha1, old)], ["esafeed"])),
+        expect="Status_Message:FAILURE")
+    assert r.text("Message") == (
+        '0 of 3 content blocks stored in collection "esafeed", 3 refused (2 by its profile: '
+        "no indicator of a kind it keeps (ipv4, domain, url, md5, sha256); 1 by its profile: "
+        "older than max_age_days = 30)"), r.text("Message")
+    assert count(esa, "esafeed") == before
+    assert "inbox refused: nothing stored" in mirror.log()
+
+    # Some stored: SUCCESS, with every count.
+    r = check(esa.post("/services/inbox", inbox_message(
+        [content_block(p, STIX_12) for p in (fresh, ipv6)], ["esafeed"])),
+        expect="Status_Message:SUCCESS")
+    assert r.text("Message") == (
+        '1 of 2 content blocks stored in collection "esafeed", 1 refused (1 by its profile: '
+        "no indicator of a kind it keeps (ipv4, domain, url, md5, sha256))"), r.text("Message")
+    # Only blocks already held: still SUCCESS.
+    r = check(esa.post("/services/inbox", inbox_message([content_block(fresh, STIX_12)],
+                                                         ["esafeed"])),
+              expect="Status_Message:SUCCESS")
+    assert r.text("Message") == (
+        '0 of 1 content blocks stored in collection "esafeed", 1 already held'), r.text("Message")
+    assert count(esa, "esafeed") == before + 1
+
+    # cabby's push shows the failure and its reason instead of reporting success.
+    from test_cabby import cabby
+    f = tmp_path / "ipv6.xml"
+    f.write_text(ipv6)
+    _, err = cabby("taxii-push", "--path", mirror.base + "/services/inbox", "-f", f,
+                   "--dest", "esafeed", "--binding", STIX_12, server=mirror, ok=False)
+    assert "Content block successfully pushed" not in err, err
+    assert "FAILURE" in err and "0 of 1 content blocks stored" in err, err
+    assert count(esa, "esafeed") == before + 1
 
 
 def validate_stix(tmp_path, blocks):

@@ -96,6 +96,42 @@ fn a_block_left_empty_is_dropped() {
     let c = run(&xml, &allow("partner.example"), &Profile::default());
     assert!(!c.keep);
     assert_eq!(c.listed.len(), 1);
+    assert_eq!(c.dropped_for, Some(Removal::Listed));
+}
+
+#[test]
+fn a_dropped_block_says_why() {
+    let esa = Profile {
+        kinds: Profile::named_kinds("esa").flatten(),
+        max_age_secs: Some(30 * 86_400),
+    };
+    // Only a kind the profile does not keep.
+    let c = run(
+        &package(&[ip_indicator(1, "2001:db8::1")]),
+        &Allowlist::new(),
+        &esa,
+    );
+    assert_eq!((c.keep, c.dropped_for), (false, Some(Removal::Kind)));
+    // Only old indicators.
+    let old = package(&[domain_indicator(1, "old.test", "2025-01-01T00:00:00Z")]);
+    let c = run(&old, &Allowlist::new(), &esa);
+    assert_eq!((c.keep, c.dropped_for), (false, Some(Removal::Age)));
+    // A listed value wins over the other causes.
+    let mixed = package(&[
+        domain_indicator(1, "partner.example", "2026-06-20T00:00:00Z"),
+        ip_indicator(2, "2001:db8::1"),
+    ]);
+    let c = run(&mixed, &allow("partner.example"), &esa);
+    assert_eq!((c.keep, c.dropped_for), (false, Some(Removal::Listed)));
+    // Kept blocks carry no cause.
+    let fresh = package(&[domain_indicator(1, "new.test", "2026-06-20T00:00:00Z")]);
+    assert_eq!(run(&fresh, &Allowlist::new(), &esa).dropped_for, None);
+    // Escaped content is judged whole, with the same causes.
+    let escaped = package(&[ip_indicator(1, "2001:db8::1")])
+        .replace('&', "&amp;")
+        .replace('<', "&lt;");
+    let c = run(&escaped, &Allowlist::new(), &esa);
+    assert_eq!((c.keep, c.dropped_for), (false, Some(Removal::Kind)));
 }
 
 #[test]
