@@ -110,6 +110,10 @@ enum Command {
     Verify {
         /// The data folder (`data_dir` of the config).
         data_dir: PathBuf,
+        /// Also read every block's indicators again and check each is in the indicator
+        /// index (parses every block: as slow as building the index).
+        #[arg(long)]
+        deep: bool,
     },
     /// Make a private CA (ca.crt, ca.key) in a folder.
     MakeCa {
@@ -212,7 +216,7 @@ pub fn main() -> ExitCode {
             Ok(dir) => withdraw(&dir, &collection, values),
             Err(code) => code,
         },
-        Command::Verify { data_dir } => verify(&data_dir),
+        Command::Verify { data_dir, deep } => verify(&data_dir, deep),
         Command::MakeCa { dir, name, force } => match crate::certs::make_ca(&dir, &name, force) {
             Ok((crt, key)) => {
                 crate::say!(
@@ -305,7 +309,7 @@ fn status(data_dir: &Path) -> ExitCode {
 }
 
 /// Run the store's consistency check on a stopped store and print what it found.
-fn verify(data_dir: &Path) -> ExitCode {
+fn verify(data_dir: &Path, deep: bool) -> ExitCode {
     if !data_dir.join("FORMAT").exists() {
         return fail(format!("no taxii-mirror store at {}", data_dir.display()));
     }
@@ -319,21 +323,41 @@ fn verify(data_dir: &Path) -> ExitCode {
         }
         Err(e) => return fail(format!("store at {}: {e}", data_dir.display())),
     };
-    let report = match store.verify() {
+    let checked = if deep {
+        store.verify_deep(&mut |b| crate::lookup::index_values_of(b).1)
+    } else {
+        store.verify()
+    };
+    let report = match checked {
         Ok(r) => r,
         Err(e) => return fail(format!("store at {}: {e}", data_dir.display())),
     };
     for c in &report.collections {
         let label = |t: Option<taxii::Timestamp>| t.map_or("-".to_string(), |t| t.to_string());
         crate::say!(
-            "collection {}: {} blocks, {} index entries, labels {} .. {}",
+            "collection {}: {} blocks, {} hash index entries, {} indicator index facts, labels {} .. {}",
             c.name,
             c.blocks,
             c.hash_entries,
+            c.index_facts,
             label(c.first_label),
             label(c.last_label)
         );
     }
+    crate::say!(
+        "indicator index: {} entries{}{}",
+        report.indicator_entries,
+        if report.index_ready {
+            ""
+        } else {
+            " (not built yet: blocks without facts are not problems)"
+        },
+        if report.deep {
+            "; every block's indicators read again"
+        } else {
+            ""
+        }
+    );
     for p in &report.problems {
         crate::say!("problem: {p}");
     }

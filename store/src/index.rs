@@ -14,8 +14,9 @@
 //! spellings (see `stix::detect::canonical`) both when they append and when they look up.
 //! Values longer than [`MAX_KEYED_VALUE`] bytes are keyed by their SHA-256 instead.
 //!
-//! TODO(store): `Store::verify` does not check the index yet (each `I` entry has its `J`
-//! facts and its block, each `J` its block); a damaged index only makes look-ups miss.
+//! `Store::verify` checks the index both ways: each `I` entry has its block and its `J`
+//! facts, each `J` its block, each block its `J`; `Store::verify_deep` also reads every
+//! block's indicators again and checks that each has its `I` entry.
 
 use sha2::{Digest, Sha256};
 use taxii::Timestamp;
@@ -53,7 +54,7 @@ pub struct IndicatorHit {
 }
 
 /// The prefix every entry for `(kind, value)` starts with.
-fn value_prefix(kind: &str, value: &str) -> Vec<u8> {
+pub(crate) fn value_prefix(kind: &str, value: &str) -> Vec<u8> {
     let kind = &kind.as_bytes()[..kind.len().min(255)];
     let digest;
     let value: &[u8] = if value.len() > MAX_KEYED_VALUE {
@@ -75,12 +76,28 @@ fn value_prefix(kind: &str, value: &str) -> Vec<u8> {
 }
 
 /// `J` + id + label.
-fn info_key(id: u32, label: i64) -> [u8; 13] {
+pub(crate) fn info_key(id: u32, label: i64) -> [u8; 13] {
     let mut k = [0u8; 13];
     k[0] = BLOCK_INFO;
     k[1..5].copy_from_slice(&id.to_be_bytes());
     k[5..].copy_from_slice(&keys::label_bytes(label));
     k
+}
+
+/// `J` + id: the prefix of one collection's block facts.
+pub(crate) fn info_prefix(id: u32) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = BLOCK_INFO;
+    k[1..5].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The id and label every `I` key of one block ends with.
+pub(crate) fn entry_suffix(id: u32, label: i64) -> [u8; 12] {
+    let mut suffix = [0u8; 12];
+    suffix[..4].copy_from_slice(&id.to_be_bytes());
+    suffix[4..].copy_from_slice(&keys::label_bytes(label));
+    suffix
 }
 
 /// What an append writes for one block, prepared outside the writer lock; the collection
@@ -122,15 +139,28 @@ impl PendingIndex {
 
     /// Add this block's entries to `batch` once it is stored as `(id, label)`.
     pub(crate) fn write(self, batch: &mut sled::Batch, id: u32, label: i64) {
-        let mut suffix = [0u8; 12];
-        suffix[..4].copy_from_slice(&id.to_be_bytes());
-        suffix[4..].copy_from_slice(&keys::label_bytes(label));
+        let suffix = entry_suffix(id, label);
         for mut key in self.prefixes {
             key.extend_from_slice(&suffix);
             batch.insert(key, &[][..]);
         }
         batch.insert(&info_key(id, label)[..], self.info);
     }
+}
+
+/// `kind value` of an `I` key, for a problem report (digests and long values shortened).
+fn describe_entry(key: &[u8]) -> String {
+    let kind_len = usize::from(key.get(1).copied().unwrap_or(0));
+    let kind = key.get(2..2 + kind_len).unwrap_or_default();
+    let value = key
+        .get(2 + kind_len + 4..key.len().saturating_sub(12))
+        .unwrap_or_default();
+    let value = if value.first() == Some(&0xFF) {
+        "(hashed)".to_string()
+    } else {
+        truncate(&String::from_utf8_lossy(value), 80).to_string()
+    };
+    format!("{} {value}", String::from_utf8_lossy(kind))
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -145,14 +175,14 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// Facts decoded from a `J` value.
-struct Info {
+pub(crate) struct Info {
     ingested: i64,
     package_id: Option<String>,
     title: Option<String>,
     source: Option<String>,
 }
 
-fn decode_info(v: &[u8]) -> Result<Info, StoreError> {
+pub(crate) fn decode_info(v: &[u8]) -> Result<Info, StoreError> {
     let bad = || StoreError::Corrupt("indicator index block facts".into());
     if v.first() != Some(&1) || v.len() < 9 {
         return Err(bad());
@@ -183,13 +213,23 @@ fn decode_info(v: &[u8]) -> Result<Info, StoreError> {
     })
 }
 
-/// Split the `(id, label)` suffix off an `I` key.
+/// Split the `(id, label)` suffix off an `I` key, checking that the key has the shape
+/// [`value_prefix`] and [`PendingIndex::write`] give it.
 fn id_label_of(key: &[u8]) -> Option<(u32, i64)> {
+    let kind_len = usize::from(*key.get(1)?);
+    let at = 2 + kind_len;
+    let value_len = u32::from_be_bytes(key.get(at..at + 4)?.try_into().ok()?) as usize;
+    if key.first() != Some(&INDICATOR) || key.len() != at + 4 + value_len + 12 {
+        return None;
+    }
     let n = key.len().checked_sub(12)?;
     let id = u32::from_be_bytes(key[n..n + 4].try_into().ok()?);
     let label = keys::label_from_bytes(key[n + 4..].try_into().ok()?);
     Some((id, label))
 }
+
+/// `I` entries checked under one hold of the writer lock by [`Store::verify_indicator_index`].
+const VERIFY_CHUNK: usize = 10_000;
 
 // === impl Store ===
 
@@ -273,6 +313,62 @@ impl Store {
             .next()
             .transpose()?
             .is_some())
+    }
+
+    /// Check every `I` entry: well formed, its block stored, its `J` facts present. Walks the
+    /// entries in key order in chunks, each under the writer lock (an append writes a block
+    /// and its entries in one batch, so a chunk never sees half of one), and keeps nothing
+    /// but the last key between chunks. Returns the number of entries.
+    pub(crate) fn verify_indicator_index(
+        &self,
+        problems: &mut Vec<String>,
+    ) -> Result<u64, StoreError> {
+        let tree = &self.inner.tree;
+        let mut entries = 0u64;
+        let mut from: Vec<u8> = vec![INDICATOR];
+        loop {
+            let _floor = self.lock_writer();
+            let mut seen = 0usize;
+            let mut last = None;
+            for item in tree.range(from.clone()..) {
+                let (k, _) = item?;
+                if k.first() != Some(&INDICATOR) {
+                    break;
+                }
+                entries += 1;
+                seen += 1;
+                match id_label_of(&k) {
+                    None => problems.push(format!(
+                        "indicator index: malformed entry of {} bytes",
+                        k.len()
+                    )),
+                    Some((id, label)) => {
+                        if !tree.contains_key(keys::block_key(id, label))? {
+                            problems.push(format!(
+                                "indicator index: entry {} names missing block {label} of collection id {id}",
+                                describe_entry(&k)
+                            ));
+                        } else if !tree.contains_key(info_key(id, label))? {
+                            problems.push(format!(
+                                "indicator index: entry {} has no facts for block {label} of collection id {id}",
+                                describe_entry(&k)
+                            ));
+                        }
+                    }
+                }
+                if seen == VERIFY_CHUNK {
+                    // The smallest key after this one.
+                    let mut next = k.to_vec();
+                    next.push(0);
+                    last = Some(next);
+                    break;
+                }
+            }
+            match last {
+                Some(k) => from = k,
+                None => return Ok(entries),
+            }
+        }
     }
 
     /// Whether every stored block is in the indicator index. A store made by this build is;

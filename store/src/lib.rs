@@ -58,7 +58,7 @@ pub use read::{BlockIter, SummaryIter};
 pub use segments::SEGMENTS_DIR;
 pub use store::Store;
 pub use types::{AppendOutcome, BlockSummary, MetaPut, NewBlock, StoredBlock};
-pub use verify::{CollectionReport, VerifyReport};
+pub use verify::{CollectionReport, IndicatorsOf, VerifyReport};
 pub use withdraw::WithdrawOutcome;
 
 /// The handle is shared across threads and a block iterator may move to a blocking task.

@@ -28,7 +28,12 @@ fn sound_store_verifies() {
         .iter()
         .find(|c| c.name == "feed")
         .unwrap();
-    assert_eq!((feed.blocks, feed.hash_entries), (5, 5));
+    assert_eq!(
+        (feed.blocks, feed.hash_entries, feed.index_facts),
+        (5, 5, 5)
+    );
+    assert_eq!(report.indicator_entries, 5);
+    assert!(report.index_ready && !report.deep);
     assert_eq!(feed.first_label.map(|t| t.as_micros()), Some(labels[0]));
     assert_eq!(feed.last_label.map(|t| t.as_micros()), Some(labels[4]));
 }
@@ -155,4 +160,140 @@ fn content_past_the_segment_end_is_reported() {
     let read: Vec<_> = s.range("feed", None, s.snapshot_end()).unwrap().collect();
     assert!(matches!(read[2], Err(StoreError::Corrupt(_))));
     assert!(read[3].is_ok(), "a bad block does not end the read");
+}
+
+/// The indicators of a test block, read back from its content the way ingest made them.
+fn values_of(b: &crate::StoredBlock) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(&b.content);
+    let n = text
+        .split("Package-")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("a test block names its package");
+    vec![("domain".into(), format!("host{n}.example"))]
+}
+
+fn index_key(value: &str, id: u32, label: i64) -> Vec<u8> {
+    let mut k = index::value_prefix("domain", value);
+    k.extend_from_slice(&index::entry_suffix(id, label));
+    k
+}
+
+#[test]
+fn block_without_index_facts_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, id, labels) = filled(dir.path());
+    s.inner.tree.remove(index::info_key(id, labels[3])).unwrap();
+    let report = s.verify().unwrap();
+    let p = &report.problems;
+    assert!(
+        p.iter().any(|l| l.contains(&format!(
+            "block {} is missing from the indicator index",
+            labels[3]
+        ))),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|l| l.contains("domain host3.example has no facts")),
+        "{p:?}"
+    );
+    assert_eq!(report.collections[1].index_facts, 4);
+}
+
+#[test]
+fn index_entry_without_its_block_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, id, labels) = filled(dir.path());
+    let tree = &s.inner.tree;
+    tree.insert(index_key("ghost.example", id, labels[4] + 99), &[][..])
+        .unwrap();
+    tree.insert(index::info_key(id, labels[4] + 77), &[1u8; 12][..])
+        .unwrap();
+    let report = s.verify().unwrap();
+    let p = &report.problems;
+    assert!(
+        p.iter().any(|l| l.contains(&format!(
+            "entry domain ghost.example names missing block {}",
+            labels[4] + 99
+        ))),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|l| l.contains(&format!("facts name missing block {}", labels[4] + 77))),
+        "{p:?}"
+    );
+    assert_eq!(report.indicator_entries, 6);
+}
+
+#[test]
+fn malformed_index_entries_and_facts_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, id, labels) = filled(dir.path());
+    let tree = &s.inner.tree;
+    // A value length that disagrees with the key's length.
+    let mut bad = index_key("short.example", id, labels[0]);
+    bad.insert(20, b'x');
+    tree.insert(bad, &[][..]).unwrap();
+    tree.insert(index::info_key(id, labels[1]), &b"\x02junk"[..])
+        .unwrap();
+    tree.insert(index::info_key(99, 1), &[][..]).unwrap();
+    let p = problems(&s);
+    assert!(p.iter().any(|l| l.contains("malformed entry")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|l| l.contains(&format!("block {}: ", labels[1])) && l.contains("facts")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|l| l.contains("unknown collection id 99")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn deep_check_finds_an_indicator_missing_from_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, id, labels) = filled(dir.path());
+    let report = s.verify_deep(&mut values_of).unwrap();
+    assert!(report.is_ok() && report.deep, "{:?}", report.problems);
+
+    s.inner
+        .tree
+        .remove(index_key("host2.example", id, labels[2]))
+        .unwrap();
+    // The quick check cannot see it: every block still has its facts.
+    assert!(s.verify().unwrap().is_ok());
+    let p = s.verify_deep(&mut values_of).unwrap().problems;
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains(&format!(
+            "block {} holds domain \"host2.example\", which the indicator index lacks",
+            labels[2]
+        )),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn index_is_checked_in_chunks_across_many_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.ensure_collection("big").unwrap();
+    let mut many = blocks(0, 2_500);
+    for (i, b) in many.iter_mut().enumerate() {
+        for j in 0..4 {
+            b.indicator_values
+                .push(("domain".into(), format!("extra{j}-{i}.example")));
+        }
+    }
+    s.append("big", many, None).unwrap();
+    let report = s.verify().unwrap();
+    assert!(
+        report.is_ok(),
+        "{:?}",
+        &report.problems[..3.min(report.problems.len())]
+    );
+    assert_eq!(report.indicator_entries, 12_500);
 }

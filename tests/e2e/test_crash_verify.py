@@ -20,12 +20,18 @@ PUSHERS = 3
 BLOCKS_PER_PUSH = 10
 
 
-def verify(data_dir, ok=True):
-    r = run_bin("verify", data_dir, check=False)
+def verify(data_dir, ok=True, deep=False):
+    r = run_bin("verify", data_dir, *(["--deep"] if deep else []), check=False)
     if ok:
         assert r.returncode == 0, f"verify found problems:\n{r.stdout}\n{r.stderr}"
         assert r.stdout.strip().endswith(": consistent"), r.stdout
     return r
+
+
+def index_entries(verify_output):
+    """The indicator index entry count `verify` printed."""
+    line = next(ln for ln in verify_output.splitlines() if ln.startswith("indicator index: "))
+    return int(line.split()[2])
 
 
 def test_verify_refuses_a_missing_store_and_a_running_server(make_server, tmp_path):
@@ -35,6 +41,33 @@ def test_verify_refuses_a_missing_store_and_a_running_server(make_server, tmp_pa
     r = run_bin("verify", server.folder / "data", check=False)
     assert r.returncode != 0 and "in use" in r.stderr, r.stderr
     assert server.alive()
+
+
+def test_verify_checks_the_indicator_index_of_pushed_imported_and_withdrawn_blocks(
+        pki, password_hash, tmp_path):
+    folder = tmp_path / "indexed"
+    text = make_config(folder / "data", pki, password_hash,
+                       collections={"pushed": dict(read=["esa"], write=["esa"]),
+                                    "listed": dict(read=["esa"], write=["esa"])})
+    server = Server(folder, text, pki["ca"])
+    server.start()
+    try:
+        msg = inbox_message([content_block(pkg(n, "idx")) for n in range(1, 6)], ["pushed"])
+        assert check(server.client().post("/services/inbox", msg)).status == "SUCCESS"
+        values = tmp_path / "values.txt"
+        values.write_text("evil-idx.example.test\n198.51.100.77\nbad-idx3.example.test\n")
+        run_bin("import", "listed", values, "--data", folder / "data")
+        run_bin("withdraw", "pushed", "bad-idx2.example.test", "--data", folder / "data")
+    finally:
+        server.stop()
+    quick = verify(folder / "data")
+    deep = verify(folder / "data", deep=True)
+    assert "every block's indicators read again" in deep.stdout, deep.stdout
+    # 5 pushed blocks with one value each (the withdrawn one held nothing else, so no
+    # revised block; it keeps its entry) and 3 imported values.
+    assert index_entries(quick.stdout) == index_entries(deep.stdout) == 8, quick.stdout
+    assert "collection pushed: 5 blocks, 5 hash index entries, 5 indicator index facts" \
+        in quick.stdout, quick.stdout
 
 
 def test_sigkill_during_inbox_then_verify_clean(pki, password_hash, tmp_path):
@@ -92,4 +125,5 @@ def test_sigkill_during_inbox_then_verify_clean(pki, password_hash, tmp_path):
         assert r.status == "SUCCESS", r.raw[:300]
     finally:
         server.stop()
-    verify(folder / "data")
+    out = verify(folder / "data", deep=True).stdout
+    assert index_entries(out) >= len(acknowledged), out
