@@ -92,7 +92,10 @@ impl SourceTask {
                         | SourceError::Doctype
                         | SourceError::Content { .. }
                 );
-                if severe && !repeated {
+                if matches!(e, SourceError::Store(_)) && !repeated {
+                    // A full disk or a failing database needs a person.
+                    error!(source = %name, cause = %e, retry_in_ms = delay.as_millis() as u64, "could not store what the upstream sent, nothing stored; will retry");
+                } else if severe && !repeated {
                     error!(source = %name, cause = %e, retry_in_ms = delay.as_millis() as u64, "upstream response refused, nothing stored");
                 } else {
                     warn!(source = %name, cause = %e, retry_in_ms = delay.as_millis() as u64, failures = self.failures, "poll failed, nothing stored from that response; will retry");

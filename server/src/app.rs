@@ -68,8 +68,10 @@ impl App {
         // Open the store and create the configured collections, off the async threads.
         let data_dir = config.data_dir.clone();
         let names: Vec<String> = config.collections.iter().map(|c| c.name.clone()).collect();
+        let min_free = config.limits.min_free_mb.saturating_mul(1024 * 1024);
         let store = web::block(move || {
             let store = store::Store::open(&data_dir)?;
+            store.set_min_free_bytes(min_free);
             for name in &names {
                 store.ensure_collection(name)?;
             }

@@ -106,6 +106,10 @@ pub struct Limits {
     /// Failed logins allowed per client address and minute; over it, the address is
     /// refused without a password check until its allowance refills (0: no limit).
     pub failed_logins_per_minute: u32,
+    /// MiB the store keeps free on its disk: a write that would leave less is refused
+    /// (inbox: FAILURE; mirror: the run fails and is retried) and ingest resumes by itself
+    /// once space returns. 0 turns the check off.
+    pub min_free_mb: u64,
 }
 
 impl Default for Limits {
@@ -122,6 +126,7 @@ impl Default for Limits {
             keep_alive_secs: 15,
             max_connections: 4096,
             failed_logins_per_minute: crate::auth::DEFAULT_FAILED_LOGINS_PER_MINUTE,
+            min_free_mb: store::DEFAULT_MIN_FREE_BYTES / (1024 * 1024),
         }
     }
 }

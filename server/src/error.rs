@@ -26,6 +26,10 @@ pub enum ServiceError {
     DestinationCollection { acceptable: Vec<String> },
     #[error("internal failure: {0}")]
     Failure(String),
+    /// The store's disk is (nearly) full; nothing was written. Logged as an error, sent as
+    /// FAILURE with a message saying so.
+    #[error("{0}")]
+    DiskFull(String),
 }
 
 impl ServiceError {
@@ -41,7 +45,7 @@ impl ServiceError {
             ServiceError::UnsupportedQuery => StatusType::UnsupportedQuery,
             ServiceError::InvalidResponsePart { .. } => StatusType::InvalidResponsePart,
             ServiceError::DestinationCollection { .. } => StatusType::DestinationCollectionError,
-            ServiceError::Failure(_) => StatusType::Failure,
+            ServiceError::Failure(_) | ServiceError::DiskFull(_) => StatusType::Failure,
         }
     }
 
@@ -80,12 +84,18 @@ impl ServiceError {
             ServiceError::Failure(_) => {
                 status.with_message("the server could not complete the request")
             }
+            ServiceError::DiskFull(_) => status.with_message(
+                "the server's disk is full: nothing of this message was stored; send it again later",
+            ),
         }
     }
 }
 
 impl From<store::StoreError> for ServiceError {
     fn from(e: store::StoreError) -> Self {
-        ServiceError::Failure(format!("store: {e}"))
+        match e {
+            store::StoreError::DiskFull { .. } => ServiceError::DiskFull(format!("store: {e}")),
+            e => ServiceError::Failure(format!("store: {e}")),
+        }
     }
 }

@@ -288,7 +288,7 @@ pub async fn serve(
         }
         Err(e) => {
             match &e {
-                ServiceError::Failure(cause) => {
+                ServiceError::Failure(cause) | ServiceError::DiskFull(cause) => {
                     tracing::error!(path, user, peer, message = name, cause, "request failed")
                 }
                 other => {

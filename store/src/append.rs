@@ -86,6 +86,11 @@ impl Store {
 
         // Content first, synced, so the batch below never names bytes that are not on disk.
         let total: u64 = fresh.iter().map(|c| c.2.len() as u64).sum();
+        if !fresh.is_empty() {
+            // Records and index entries take about as much again as small content.
+            let records: u64 = fresh.iter().map(|c| c.1.len() as u64 + 256).sum();
+            self.check_space(total + records)?;
+        }
         let (locs, segment_end) = self
             .inner
             .segments

@@ -211,3 +211,31 @@ fn snapshot_end_never_misses_a_block_under_concurrency() {
     assert_eq!(s.total("feed").unwrap(), 600);
     assert!(s.verify().unwrap().is_ok());
 }
+
+#[test]
+fn an_append_that_would_leave_too_little_free_space_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.ensure_collection("c").unwrap();
+    store.append("c", blocks(0, 2), None).unwrap();
+    let segments = store.inner.segments.size_on_disk().unwrap();
+
+    // More free space than any disk has.
+    store.set_min_free_bytes(u64::MAX / 2);
+    let err = store.append("c", blocks(2, 5), None).unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
+    assert!(err.to_string().starts_with("disk full: "), "{err}");
+    assert_eq!(store.total("c").unwrap(), 2);
+    assert_eq!(store.inner.segments.size_on_disk().unwrap(), segments);
+    // Duplicates need no space and are still recognised.
+    let again = store.append("c", blocks(0, 2), None).unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 2));
+    assert!(store.verify().unwrap().is_ok());
+
+    // Space returns: the same blocks go in.
+    store.set_min_free_bytes(crate::DEFAULT_MIN_FREE_BYTES);
+    let out = store.append("c", blocks(2, 5), None).unwrap();
+    assert_eq!(out.stored, 3);
+    assert_eq!(store.total("c").unwrap(), 5);
+    assert!(store.verify().unwrap().is_ok());
+}

@@ -140,6 +140,7 @@ impl Store {
 
         // Content first, synced, so the batch below never names bytes that are not on disk.
         let total: u64 = blocks.iter().map(|b| b.block.content.len() as u64).sum();
+        self.check_space(total + 256 * blocks.len() as u64)?;
         let (locs, segment_end) = self
             .inner
             .segments

@@ -21,6 +21,16 @@ pub enum StoreError {
     /// A collection name the store does not accept (empty, or containing NUL).
     #[error("invalid collection name: {0:?}")]
     InvalidName(String),
+    /// The store's file system has too little free space for a write: nothing was written.
+    #[error(
+        "disk full: {free} bytes free in {dir}, a write of {incoming} bytes must leave {reserve} free"
+    )]
+    DiskFull {
+        dir: String,
+        free: u64,
+        incoming: u64,
+        reserve: u64,
+    },
     /// A field too large for the record format (over 4 GiB).
     #[error("value too large to store: {0}")]
     TooLarge(String),

@@ -56,7 +56,7 @@ pub use error::StoreError;
 pub use index::{IndicatorHit, MAX_KEYED_VALUE};
 pub use read::{BlockIter, SummaryIter};
 pub use segments::SEGMENTS_DIR;
-pub use store::Store;
+pub use store::{Store, DEFAULT_MIN_FREE_BYTES};
 pub use types::{AppendOutcome, BlockSummary, MetaPut, NewBlock, StoredBlock};
 pub use verify::{CollectionReport, IndicatorsOf, VerifyReport};
 pub use withdraw::WithdrawOutcome;

@@ -4,7 +4,8 @@ use crate::error::StoreError;
 use crate::format;
 use crate::keys;
 use crate::segments::{SegmentEnd, Segments};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use taxii::Timestamp;
 
@@ -30,6 +31,11 @@ pub(crate) struct Inner {
     /// Serialises every write that assigns labels or collection ids, and `snapshot_end`.
     pub(crate) writer: Mutex<LabelFloor>,
     pub(crate) now: Clock,
+    /// The store directory.
+    pub(crate) dir: PathBuf,
+    /// Bytes an append must leave free on the store's file system (see
+    /// [`Store::set_min_free_bytes`]).
+    pub(crate) min_free: AtomicU64,
 }
 
 /// The label state guarded by the writer mutex.
@@ -74,6 +80,9 @@ impl Stats {
 /// Bytes of pages sled keeps in memory.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// Free space an append leaves on the store's file system unless told otherwise (64 MiB).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
+
 impl Store {
     /// Open or create the store in `dir`.
     ///
@@ -113,10 +122,48 @@ impl Store {
                     persisted_end,
                 }),
                 now,
+                dir: dir.to_path_buf(),
+                min_free: AtomicU64::new(DEFAULT_MIN_FREE_BYTES),
             }),
         };
         store.mark_index_ready_if_empty()?;
         Ok(store)
+    }
+
+    /// Keep at least `bytes` free on the store's file system: an append that would leave
+    /// less is refused with [`StoreError::DiskFull`] before anything is written.
+    ///
+    /// sled cannot take back a failed write: once one of its own writes meets a full disk,
+    /// every later write of the process fails until it restarts. Appends carry nearly all
+    /// the bytes written, so stopping them short of a full disk leaves room for the small
+    /// writes polls and checkpoints make, and ingest resumes by itself once space returns.
+    /// 0 turns the check off (a full disk then surfaces as an I/O error).
+    ///
+    /// TODO(store): when something else fills the disk past the reserve, sled's failed write
+    /// stops every later write until a restart, and the batch whose flush failed stays
+    /// readable until then although its caller got an error (after the restart it may or may
+    /// not be there; sent again, it is stored once). Reopening sled in place needs every
+    /// handle and iterator released first.
+    pub fn set_min_free_bytes(&self, bytes: u64) {
+        self.inner.min_free.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Refuse a write of `incoming` bytes that would leave less than the reserve free.
+    pub(crate) fn check_space(&self, incoming: u64) -> Result<(), StoreError> {
+        let reserve = self.inner.min_free.load(Ordering::Relaxed);
+        if reserve == 0 {
+            return Ok(());
+        }
+        let free = fs2::available_space(&self.inner.dir)?;
+        if free < reserve.saturating_add(incoming) {
+            return Err(StoreError::DiskFull {
+                dir: self.inner.dir.display().to_string(),
+                free,
+                incoming,
+                reserve,
+            });
+        }
+        Ok(())
     }
 
     /// Create the collection if it does not exist yet (idempotent).

@@ -2,9 +2,7 @@
 each kill the store verifies clean, every push the server acknowledged is there, and
 nothing is stored twice."""
 
-# TODO(robustness): a disk that fills up during ingest is not tested: it needs a small
-# filesystem (a loop mount or tmpfs with a size), which only root can make, and CI does not
-# run as root.
+# A disk that fills up during ingest: see test_disk_full.py.
 
 import random
 import threading
