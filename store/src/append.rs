@@ -26,7 +26,8 @@ impl Store {
     /// and always above every label stored and every [`Store::snapshot_end`] returned so far.
     /// A block whose hash is already in the collection, or earlier in the same call, is
     /// skipped and counted as a duplicate. The collection must exist. Each stored block's
-    /// `indicator_values` go into the indicator index in the same batch.
+    /// `indicator_values` go into the indicator index in the same batch (its title into its
+    /// record, for look-ups).
     ///
     /// The batch is not flushed; call [`Store::flush`] when the caller must not lose it.
     pub fn append(
@@ -58,13 +59,7 @@ impl Store {
         let mut duplicates = 0u64;
         for block in blocks {
             if seen.insert(block.hash) {
-                let index = PendingIndex::new(
-                    &block.indicator_values,
-                    ingested,
-                    block.package_id.as_deref(),
-                    block.title.as_deref(),
-                    block.source.as_deref(),
-                );
+                let index = PendingIndex::new(&block.indicator_values);
                 let bytes = record::encode(&block, 0, ingested)?;
                 candidates.push((block.hash, bytes, block.content, index));
             } else {
@@ -99,6 +94,7 @@ impl Store {
         let mut next = next_label(floor.floor, (self.inner.now)())?;
         let mut batch = sled::Batch::default();
         let mut labels = Vec::with_capacity(fresh.len());
+        let mut entries = Vec::new();
         for ((hash, mut bytes, _, index), loc) in fresh.into_iter().zip(locs) {
             let label = next;
             next = next_label(label, i64::MIN)?;
@@ -108,10 +104,11 @@ impl Store {
             record::set_loc(&mut bytes, loc);
             batch.insert(&keys::block_key(id, label)[..], bytes);
             batch.insert(&keys::hash_key(id, &hash)[..], &keys::i64_value(label));
-            index.write(&mut batch, id, label);
+            index.add_to(&mut entries, id, label);
             labels.push(Timestamp::from_micros(label));
         }
 
+        let run = self.index_entries(&mut floor, &mut batch, entries);
         if !labels.is_empty() {
             batch.insert(&keys::stats_key(id), &stats.encode());
             batch.insert(keys::G_LAST_LABEL, &keys::i64_value(stats.last_label));
@@ -132,6 +129,7 @@ impl Store {
             self.inner.segments.commit(segment_end);
             floor.floor = stats.last_label;
         }
+        self.index_written(run);
         drop(floor);
 
         let stored = labels.len() as u64;

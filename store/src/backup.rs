@@ -147,6 +147,7 @@ impl Store {
             .write(blocks.iter().map(|b| b.block.content.as_slice()), total)?;
 
         let mut batch = sled::Batch::default();
+        let mut entries = Vec::new();
         let count = blocks.len() as u64;
         for (b, loc) in blocks.into_iter().zip(locs) {
             let label = b.label.as_micros();
@@ -159,15 +160,9 @@ impl Store {
                 &keys::hash_key(id, &b.block.hash)[..],
                 &keys::i64_value(label),
             );
-            PendingIndex::new(
-                &b.block.indicator_values,
-                b.ingested.as_micros(),
-                b.block.package_id.as_deref(),
-                b.block.title.as_deref(),
-                b.block.source.as_deref(),
-            )
-            .write(&mut batch, id, label);
+            PendingIndex::new(&b.block.indicator_values).add_to(&mut entries, id, label);
         }
+        let run = self.index_entries(&mut floor, &mut batch, entries);
         batch.insert(&keys::stats_key(id), &stats.encode());
         if stats.last_label > floor.floor {
             batch.insert(keys::G_LAST_LABEL, &keys::i64_value(stats.last_label));
@@ -176,6 +171,7 @@ impl Store {
         tree.apply_batch(batch)?;
         self.inner.segments.commit(segment_end);
         floor.floor = floor.floor.max(stats.last_label);
+        self.index_written(run);
         Ok(count)
     }
 

@@ -2,8 +2,10 @@
 //! folder named for its key layout (`db-v1`), and the content segments (`segments`).
 //!
 //! Format 2 added the segments; a format 1 store (content inside sled records) opens as it
-//! is and is marked format 2 once open, since this build reads both record versions. A
-//! build that knows only format 1 then refuses the store instead of misreading it.
+//! is, since this build reads every record version. Format 3 groups the indicator index
+//! into runs (see `index`) and keeps titles in block records: a format 1 or 2 store is
+//! marked format 3 when it opens, then its index entries are converted. A build that knows
+//! only an earlier format then refuses the store instead of misreading it.
 
 use crate::error::StoreError;
 use std::fs;
@@ -11,9 +13,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Contents of `FORMAT` for the layout this build reads and writes.
-pub const FORMAT_LINE: &str = "taxii-mirror store format 2";
-/// The earlier layout, which this build upgrades in place.
+pub const FORMAT_LINE: &str = "taxii-mirror store format 3";
+/// The earlier layouts, which this build upgrades in place.
 const FORMAT_LINE_V1: &str = "taxii-mirror store format 1";
+const FORMAT_LINE_V2: &str = "taxii-mirror store format 2";
 /// Name of the format file inside the store directory.
 pub const FORMAT_FILE: &str = "FORMAT";
 /// Name of the sled database folder inside the store directory.
@@ -33,7 +36,7 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
             let found = text.trim_end_matches(['\n', '\r']);
-            if found != FORMAT_LINE && found != FORMAT_LINE_V1 {
+            if ![FORMAT_LINE, FORMAT_LINE_V2, FORMAT_LINE_V1].contains(&found) {
                 return Err(StoreError::Format(format!(
                     "{} says {found:?}, this build reads {FORMAT_LINE:?}",
                     format_path.display()
@@ -84,7 +87,7 @@ fn make_private(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Mark an opened store as this build's format (an upgrade from format 1 rewrites the file).
+/// Mark an opened store as this build's format (an upgrade rewrites the file).
 pub(crate) fn mark_current(dir: &Path) -> Result<(), StoreError> {
     let current = fs::read(dir.join(FORMAT_FILE))?;
     if current.trim_ascii_end() != FORMAT_LINE.as_bytes() {

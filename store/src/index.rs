@@ -1,40 +1,71 @@
 //! The indicator index: which blocks of which collections hold a given indicator value.
 //!
-//! Two key kinds in the store's single tree, written in the same batch as the block they
-//! describe, so the index never disagrees with the blocks after a crash:
+//! An entry is 28 bytes: a 16-byte digest of `(kind, value)`, the collection id (u32) and
+//! the block's label (order-preserving bytes, see `keys::label_bytes`). Entries are not one
+//! sled key each (sled's cost per key would make them most of an append's work) but are
+//! grouped into sorted runs, like the levels of a log-structured merge tree, split into 256
+//! buckets by the digest's first byte:
 //!
 //! | key | value |
 //! |---|---|
-//! | `I` len(kind) u8, kind, len(value) u32, value, collection id u32, label | empty |
-//! | `J` collection id u32, label | block facts: ingested, package id, title, source |
+//! | `K` bucket u8, level u8, sequence u64 | sorted entries of that bucket, 28 bytes each |
+//! | `J` collection id u32, label | block facts of a block stored before titles moved into the record |
+//! | `I` ... | format 2 entries, one key each; converted to runs when the store opens |
 //!
-//! A look-up is one prefix scan of `I` (the lengths make every prefix unambiguous) and one
-//! point read of `J` per block found: it costs the same in a store of a thousand indicators
-//! as in one of millions. The store keys values exactly as given: callers pass canonical
-//! spellings (see `stix::detect::canonical`) both when they append and when they look up.
-//! Values longer than [`MAX_KEYED_VALUE`] bytes are keyed by their SHA-256 instead.
+//! An append (or a restore, a rebuild chunk, an upgrade chunk) writes its entries as one
+//! level 0 run per bucket it touches, in the same batch as the blocks, so the index never
+//! disagrees with the blocks after a crash. Every [`FANOUT`]th such write merges, bucket by
+//! bucket, every level holding [`FANOUT`] runs or more into one run of the next level, in a
+//! batch of its own per bucket: a merge only regroups entries, so it may stop anywhere and
+//! is finished by a later one. A bucket therefore holds a few runs per level and a number of
+//! levels that grows with the logarithm of the store's size.
 //!
-//! `Store::verify` checks the index both ways: each `I` entry has its block and its `J`
-//! facts, each `J` its block, each block its `J`; `Store::verify_deep` also reads every
-//! block's indicators again and checks that each has its `I` entry.
+//! A look-up reads one bucket (one prefix scan), binary-searches each run for the digest,
+//! then reads the record of each block found (title, package id, source, ingest time; the
+//! `J` facts for older records). The store keys values exactly as given: callers pass
+//! canonical spellings (see `stix::detect::canonical`) both when they append and when they
+//! look up. Values longer than [`MAX_KEYED_VALUE`] bytes are digested through their SHA-256.
+//!
+//! `Store::verify` checks the index both ways: each run is well formed and sorted, each
+//! entry names a stored block whose facts a look-up can read, each block whose record has
+//! no title has its `J` facts; `Store::verify_deep` also reads every block's indicators
+//! again and checks that each has its entry.
 
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use taxii::Timestamp;
 
 use crate::error::StoreError;
 use crate::keys;
-use crate::store::Store;
+use crate::record;
+use crate::store::{LabelFloor, Store};
 
-/// Kind byte of an indicator index entry.
-pub(crate) const INDICATOR: u8 = b'I';
-/// Kind byte of a block's look-up facts.
+/// Kind byte of an indicator index run.
+pub(crate) const RUN: u8 = b'K';
+/// Kind byte of a format 2 indicator index entry (converted on open).
+pub(crate) const OLD_ENTRY: u8 = b'I';
+/// Kind byte of a block's look-up facts (blocks whose record has no title).
 pub(crate) const BLOCK_INFO: u8 = b'J';
 /// Store-wide key: present once every block of the store is in the index.
 pub(crate) const G_INDEX_READY: &[u8] = b"Gindex-v1";
+/// Store-wide key: the sequence number of the last run written (u64).
+pub(crate) const G_INDEX_SEQ: &[u8] = b"Gindex-seq";
 
-/// Values up to this length are keyed as they are; longer ones by their SHA-256 (a 0xFF
-/// byte, which UTF-8 text never holds, then the digest).
+/// Values up to this length are digested as they are; longer ones through their SHA-256
+/// (a 0xFF byte, which UTF-8 text never holds, then the digest).
 pub const MAX_KEYED_VALUE: usize = 512;
+
+/// Runs of one level merged into one run of the next.
+pub(crate) const FANOUT: usize = 8;
+/// Bytes of one index entry.
+const ENTRY: usize = 28;
+/// Bytes of the value digest at the start of an entry.
+const DIGEST: usize = 16;
+/// Format 2 entries converted per batch when a store is upgraded.
+const UPGRADE_CHUNK: usize = 50_000;
+
+type Entry = [u8; ENTRY];
+type ValueDigest = [u8; DIGEST];
 
 /// One block that holds the value looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,26 +84,89 @@ pub struct IndicatorHit {
     pub source: Option<String>,
 }
 
-/// The prefix every entry for `(kind, value)` starts with.
-pub(crate) fn value_prefix(kind: &str, value: &str) -> Vec<u8> {
+/// The digest an entry for `(kind, value)` starts with.
+fn value_digest(kind: &str, value: &str) -> ValueDigest {
     let kind = &kind.as_bytes()[..kind.len().min(255)];
-    let digest;
-    let value: &[u8] = if value.len() > MAX_KEYED_VALUE {
-        let mut d = vec![0xFF];
-        d.extend_from_slice(&Sha256::digest(value.as_bytes()));
-        digest = d;
-        &digest
+    let mut h = Sha256::new();
+    h.update([kind.len() as u8]);
+    h.update(kind);
+    if value.len() > MAX_KEYED_VALUE {
+        h.update([0xFF]);
+        h.update(Sha256::digest(value.as_bytes()));
     } else {
-        value.as_bytes()
-    };
-    let mut k = Vec::with_capacity(2 + kind.len() + 4 + value.len() + 12);
-    k.push(INDICATOR);
-    k.push(kind.len() as u8);
-    k.extend_from_slice(kind);
-    // At most 512 bytes, or 33 for a digest.
-    k.extend_from_slice(&(value.len() as u32).to_be_bytes());
-    k.extend_from_slice(value);
+        h.update(value.as_bytes());
+    }
+    digest_of(h)
+}
+
+fn digest_of(h: Sha256) -> ValueDigest {
+    let full = h.finalize();
+    let mut d = [0u8; DIGEST];
+    d.copy_from_slice(&full[..DIGEST]);
+    d
+}
+
+fn entry(digest: &ValueDigest, id: u32, label: i64) -> Entry {
+    let mut e = [0u8; ENTRY];
+    e[..DIGEST].copy_from_slice(digest);
+    e[DIGEST..DIGEST + 4].copy_from_slice(&id.to_be_bytes());
+    e[DIGEST + 4..].copy_from_slice(&keys::label_bytes(label));
+    e
+}
+
+/// The collection id and label of an entry.
+fn id_label_of(e: &[u8]) -> (u32, i64) {
+    let mut id = [0u8; 4];
+    id.copy_from_slice(&e[DIGEST..DIGEST + 4]);
+    let mut label = [0u8; 8];
+    label.copy_from_slice(&e[DIGEST + 4..ENTRY]);
+    (u32::from_be_bytes(id), keys::label_from_bytes(label))
+}
+
+/// `K` + bucket + level + sequence.
+fn run_key(bucket: u8, level: u8, seq: u64) -> [u8; 11] {
+    let mut k = [0u8; 11];
+    k[0] = RUN;
+    k[1] = bucket;
+    k[2] = level;
+    k[3..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// The level and sequence of a run key; `None` when the key is not one.
+fn level_seq_of(key: &[u8]) -> Option<(u8, u64)> {
+    if key.len() != 11 || key[0] != RUN {
+        return None;
+    }
+    Some((key[2], u64::from_be_bytes(key[3..].try_into().ok()?)))
+}
+
+fn corrupt_run() -> StoreError {
+    StoreError::Corrupt("indicator index run".into())
+}
+
+/// The entries of a run value whose digest is `digest` (a run is sorted).
+fn matches_in<'a>(run: &'a [u8], digest: &ValueDigest) -> Result<&'a [u8], StoreError> {
+    if !run.len().is_multiple_of(ENTRY) {
+        return Err(corrupt_run());
+    }
+    let n = run.len() / ENTRY;
+    let at = |i: usize| &run[i * ENTRY..i * ENTRY + DIGEST];
+    // First entry not below `digest`, then the first above it.
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if at(mid) < &digest[..] {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let mut end = lo;
+    while end < n && at(end) == &digest[..] {
+        end += 1;
+    }
+    Ok(&run[lo * ENTRY..end * ENTRY])
 }
 
 /// `J` + id + label.
@@ -92,86 +186,52 @@ pub(crate) fn info_prefix(id: u32) -> [u8; 5] {
     k
 }
 
-/// The id and label every `I` key of one block ends with.
-pub(crate) fn entry_suffix(id: u32, label: i64) -> [u8; 12] {
-    let mut suffix = [0u8; 12];
-    suffix[..4].copy_from_slice(&id.to_be_bytes());
-    suffix[4..].copy_from_slice(&keys::label_bytes(label));
-    suffix
-}
-
 /// What an append writes for one block, prepared outside the writer lock; the collection
 /// id and label are added under it.
 pub(crate) struct PendingIndex {
-    prefixes: Vec<Vec<u8>>,
-    info: Vec<u8>,
+    digests: Vec<ValueDigest>,
 }
 
 impl PendingIndex {
     /// Prepare the entries of a block holding `values` (`(kind, value)` pairs).
-    pub(crate) fn new(
-        values: &[(String, String)],
-        ingested: i64,
-        package_id: Option<&str>,
-        title: Option<&str>,
-        source: Option<&str>,
-    ) -> PendingIndex {
-        let mut prefixes: Vec<Vec<u8>> = values.iter().map(|(k, v)| value_prefix(k, v)).collect();
-        prefixes.sort_unstable();
-        prefixes.dedup();
-        let mut info = Vec::with_capacity(64);
-        info.push(1u8);
-        info.extend_from_slice(&ingested.to_be_bytes());
-        for field in [package_id, title, source] {
-            match field {
-                Some(s) => {
-                    // Titles are cut to 1 KiB; ids and source names are short.
-                    let s = truncate(s, 1024);
-                    info.push(1);
-                    info.extend_from_slice(&(s.len() as u32).to_be_bytes());
-                    info.extend_from_slice(s.as_bytes());
-                }
-                None => info.push(0),
+    pub(crate) fn new(values: &[(String, String)]) -> PendingIndex {
+        let mut digests: Vec<ValueDigest> =
+            values.iter().map(|(k, v)| value_digest(k, v)).collect();
+        digests.sort_unstable();
+        digests.dedup();
+        PendingIndex { digests }
+    }
+
+    /// Add this block's entries to `run` once it is stored as `(id, label)`.
+    pub(crate) fn add_to(&self, run: &mut Vec<Entry>, id: u32, label: i64) {
+        run.extend(self.digests.iter().map(|d| entry(d, id, label)));
+    }
+}
+
+/// The `J` facts of a block whose record holds no title (written by a rebuild of a store
+/// older than the index).
+pub(crate) fn encode_info(
+    ingested: i64,
+    package_id: Option<&str>,
+    title: Option<&str>,
+    source: Option<&str>,
+) -> Vec<u8> {
+    let mut info = Vec::with_capacity(64);
+    info.push(1u8);
+    info.extend_from_slice(&ingested.to_be_bytes());
+    for field in [package_id, title, source] {
+        match field {
+            Some(s) => {
+                // Titles are cut to 1 KiB; ids and source names are short.
+                let s = record::truncate(s, record::MAX_TITLE);
+                info.push(1);
+                info.extend_from_slice(&(s.len() as u32).to_be_bytes());
+                info.extend_from_slice(s.as_bytes());
             }
+            None => info.push(0),
         }
-        PendingIndex { prefixes, info }
     }
-
-    /// Add this block's entries to `batch` once it is stored as `(id, label)`.
-    pub(crate) fn write(self, batch: &mut sled::Batch, id: u32, label: i64) {
-        let suffix = entry_suffix(id, label);
-        for mut key in self.prefixes {
-            key.extend_from_slice(&suffix);
-            batch.insert(key, &[][..]);
-        }
-        batch.insert(&info_key(id, label)[..], self.info);
-    }
-}
-
-/// `kind value` of an `I` key, for a problem report (digests and long values shortened).
-fn describe_entry(key: &[u8]) -> String {
-    let kind_len = usize::from(key.get(1).copied().unwrap_or(0));
-    let kind = key.get(2..2 + kind_len).unwrap_or_default();
-    let value = key
-        .get(2 + kind_len + 4..key.len().saturating_sub(12))
-        .unwrap_or_default();
-    let value = if value.first() == Some(&0xFF) {
-        "(hashed)".to_string()
-    } else {
-        truncate(&String::from_utf8_lossy(value), 80).to_string()
-    };
-    format!("{} {value}", String::from_utf8_lossy(kind))
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    info
 }
 
 /// Facts decoded from a `J` value.
@@ -213,25 +273,65 @@ pub(crate) fn decode_info(v: &[u8]) -> Result<Info, StoreError> {
     })
 }
 
-/// Split the `(id, label)` suffix off an `I` key, checking that the key has the shape
-/// [`value_prefix`] and [`PendingIndex::write`] give it.
-fn id_label_of(key: &[u8]) -> Option<(u32, i64)> {
-    let kind_len = usize::from(*key.get(1)?);
-    let at = 2 + kind_len;
-    let value_len = u32::from_be_bytes(key.get(at..at + 4)?.try_into().ok()?) as usize;
-    if key.first() != Some(&INDICATOR) || key.len() != at + 4 + value_len + 12 {
-        return None;
-    }
-    let n = key.len().checked_sub(12)?;
-    let id = u32::from_be_bytes(key[n..n + 4].try_into().ok()?);
-    let label = keys::label_from_bytes(key[n + 4..].try_into().ok()?);
-    Some((id, label))
+/// Whether a block record holds its title (version 3), so a look-up needs no `J` facts.
+pub(crate) fn record_has_title(bytes: &[u8]) -> bool {
+    bytes.first().is_some_and(|&v| v >= record::RECORD_V3)
 }
 
-/// `I` entries checked under one hold of the writer lock by [`Store::verify_indicator_index`].
-const VERIFY_CHUNK: usize = 10_000;
+/// The digest a format 2 entry key stands for, with its collection id and label.
+fn convert_old_key(key: &[u8]) -> Option<Entry> {
+    let rest = key.strip_prefix(&[OLD_ENTRY])?;
+    let (&klen, rest) = rest.split_first()?;
+    let kind = rest.get(..klen as usize)?;
+    let rest = &rest[klen as usize..];
+    let vlen = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let value = rest.get(4..4 + vlen)?;
+    let tail = &rest[4 + vlen..];
+    if tail.len() != 12 {
+        return None;
+    }
+    // The key held the value as `value_digest` reads it: the value itself, or 0xFF and
+    // its SHA-256 for a long one.
+    let mut h = Sha256::new();
+    h.update([klen]);
+    h.update(kind);
+    h.update(value);
+    let mut e = [0u8; ENTRY];
+    e[..DIGEST].copy_from_slice(&digest_of(h));
+    e[DIGEST..].copy_from_slice(tail);
+    Some(e)
+}
+
+/// Add `entries` to `batch` as level 0 runs with sequence `seq`, one per bucket.
+fn write_runs(batch: &mut sled::Batch, seq: u64, mut entries: Vec<Entry>) {
+    entries.sort_unstable();
+    entries.dedup();
+    for bucket in entries.chunk_by(|a, b| a[0] == b[0]) {
+        batch.insert(&run_key(bucket[0][0], 0, seq)[..], bucket.concat());
+    }
+    batch.insert(G_INDEX_SEQ, &seq.to_be_bytes());
+}
+
+/// The sequence of the last run written, as recorded.
+pub(crate) fn recorded_seq(tree: &sled::Tree) -> Result<u64, StoreError> {
+    match tree.get(G_INDEX_SEQ)? {
+        Some(v) => {
+            Ok(u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt("index sequence".into())
+            })?))
+        }
+        None => Ok(0),
+    }
+}
 
 // === impl Store ===
+
+/// A run read from a bucket, or made by merging runs (then not yet stored).
+struct Run {
+    key: Option<sled::IVec>,
+    seq: u64,
+    value: Vec<u8>,
+}
 
 impl Store {
     /// Every block, in every collection, that holds the indicator `(kind, value)`: by
@@ -259,13 +359,10 @@ impl Store {
             .collect();
         let tree = &self.inner.tree;
         let mut hits = Vec::new();
-        for item in tree.scan_prefix(value_prefix(kind, value)) {
+        for (id, label) in self.entries_for(&value_digest(kind, value))? {
             if hits.len() >= limit {
                 break;
             }
-            let (k, _) = item?;
-            let (id, label) =
-                id_label_of(&k).ok_or_else(|| StoreError::Corrupt("indicator index key".into()))?;
             // A withdrawn block no longer holds anything anyone is served.
             if tree.contains_key(keys::withdrawn_key(id, label))? {
                 continue;
@@ -275,28 +372,52 @@ impl Store {
                     "indicator index names unknown collection id {id}"
                 )));
             };
-            let info = match tree.get(info_key(id, label))? {
-                Some(v) => decode_info(&v)?,
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "indicator index: block {label} of {collection:?} has no facts"
-                    )))
-                }
+            let Some(bytes) = tree.get(keys::block_key(id, label))? else {
+                return Err(StoreError::Corrupt(format!(
+                    "indicator index names block {label} of {collection:?}, which is not stored"
+                )));
             };
-            hits.push(IndicatorHit {
-                collection: collection.clone(),
-                label: Timestamp::from_micros(label),
-                ingested: Timestamp::from_micros(info.ingested),
-                package_id: info.package_id,
-                title: info.title,
-                source: info.source,
-            });
+            let decoded = record::decode_full(label, &bytes)?;
+            let block = decoded.block;
+            let hit = match decoded.title {
+                Some(title) => IndicatorHit {
+                    collection: collection.clone(),
+                    label: block.label,
+                    ingested: block.ingested,
+                    package_id: block.package_id,
+                    title,
+                    source: block.source,
+                },
+                // A record from before titles moved into it: its facts are in `J`.
+                None => match tree.get(info_key(id, label))? {
+                    Some(v) => {
+                        let info = decode_info(&v)?;
+                        IndicatorHit {
+                            collection: collection.clone(),
+                            label: block.label,
+                            ingested: Timestamp::from_micros(info.ingested),
+                            package_id: info.package_id,
+                            title: info.title,
+                            source: info.source,
+                        }
+                    }
+                    None => IndicatorHit {
+                        collection: collection.clone(),
+                        label: block.label,
+                        ingested: block.ingested,
+                        package_id: block.package_id,
+                        title: None,
+                        source: block.source,
+                    },
+                },
+            };
+            hits.push(hit);
         }
         Ok(hits)
     }
 
     /// Whether any block of `collection` holds the indicator `(kind, value)` (canonical
-    /// spelling): one bounded prefix scan.
+    /// spelling): one bucket read.
     pub fn collection_holds_indicator(
         &self,
         collection: &str,
@@ -304,71 +425,91 @@ impl Store {
         value: &str,
     ) -> Result<bool, StoreError> {
         let id = self.collection_id(collection)?;
-        let mut prefix = value_prefix(kind, value);
-        prefix.extend_from_slice(&id.to_be_bytes());
         Ok(self
-            .inner
-            .tree
-            .scan_prefix(prefix)
-            .next()
-            .transpose()?
-            .is_some())
+            .entries_for(&value_digest(kind, value))?
+            .iter()
+            .any(|&(i, _)| i == id))
     }
 
-    /// Check every `I` entry: well formed, its block stored, its `J` facts present. Walks the
-    /// entries in key order in chunks, each under the writer lock (an append writes a block
-    /// and its entries in one batch, so a chunk never sees half of one), and keeps nothing
-    /// but the last key between chunks. Returns the number of entries.
+    /// `(collection id, label)` of every entry with `digest`, sorted, each once.
+    fn entries_for(&self, digest: &ValueDigest) -> Result<Vec<(u32, i64)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.inner.tree.scan_prefix([RUN, digest[0]]) {
+            let (_, run) = item?;
+            found.extend(
+                matches_in(&run, digest)?
+                    .chunks_exact(ENTRY)
+                    .map(id_label_of),
+            );
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+
+    /// Whether the index holds the entry of `(kind, value)` for block `(id, label)`.
+    pub(crate) fn index_holds(
+        &self,
+        id: u32,
+        label: i64,
+        kind: &str,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .entries_for(&value_digest(kind, value))?
+            .binary_search(&(id, label))
+            .is_ok())
+    }
+
+    /// Check every run: well formed, sorted, each entry naming a stored block whose facts a
+    /// look-up can read (its record's title, or `J` facts for an older record). Walks one
+    /// bucket at a time under the writer lock (appends and merges change runs under it, so
+    /// a bucket is never seen half merged). Returns the number of entries.
     pub(crate) fn verify_indicator_index(
         &self,
         problems: &mut Vec<String>,
     ) -> Result<u64, StoreError> {
         let tree = &self.inner.tree;
         let mut entries = 0u64;
-        let mut from: Vec<u8> = vec![INDICATOR];
-        loop {
+        for bucket in 0..=u8::MAX {
             let _floor = self.lock_writer();
-            let mut seen = 0usize;
-            let mut last = None;
-            for item in tree.range(from.clone()..) {
-                let (k, _) = item?;
-                if k.first() != Some(&INDICATOR) {
-                    break;
+            for item in tree.scan_prefix([RUN, bucket]) {
+                let (k, run) = item?;
+                if level_seq_of(&k).is_none() || !run.len().is_multiple_of(ENTRY) {
+                    problems.push(format!(
+                        "indicator index: malformed run (key of {} bytes, {} bytes of entries)",
+                        k.len(),
+                        run.len()
+                    ));
+                    continue;
                 }
-                entries += 1;
-                seen += 1;
-                match id_label_of(&k) {
-                    None => problems.push(format!(
-                        "indicator index: malformed entry of {} bytes",
-                        k.len()
-                    )),
-                    Some((id, label)) => {
-                        if !tree.contains_key(keys::block_key(id, label))? {
-                            problems.push(format!(
-                                "indicator index: entry {} names missing block {label} of collection id {id}",
-                                describe_entry(&k)
-                            ));
-                        } else if !tree.contains_key(info_key(id, label))? {
-                            problems.push(format!(
-                                "indicator index: entry {} has no facts for block {label} of collection id {id}",
-                                describe_entry(&k)
-                            ));
+                let mut previous: Option<&[u8]> = None;
+                for e in run.chunks_exact(ENTRY) {
+                    entries += 1;
+                    let hex: String = e[..4].iter().map(|b| format!("{b:02x}")).collect();
+                    if e[0] != bucket || previous.is_some_and(|p| p >= e) {
+                        problems.push(format!(
+                            "indicator index: entry {hex}… out of order in its run"
+                        ));
+                    }
+                    previous = Some(e);
+                    let (id, label) = id_label_of(e);
+                    match tree.get(keys::block_key(id, label))? {
+                        None => problems.push(format!(
+                            "indicator index: entry {hex}… names missing block {label} of collection id {id}"
+                        )),
+                        Some(b) => {
+                            if !record_has_title(&b) && !tree.contains_key(info_key(id, label))? {
+                                problems.push(format!(
+                                    "indicator index: entry {hex}… has no facts for block {label} of collection id {id}"
+                                ));
+                            }
                         }
                     }
                 }
-                if seen == VERIFY_CHUNK {
-                    // The smallest key after this one.
-                    let mut next = k.to_vec();
-                    next.push(0);
-                    last = Some(next);
-                    break;
-                }
-            }
-            match last {
-                Some(k) => from = k,
-                None => return Ok(entries),
             }
         }
+        Ok(entries)
     }
 
     /// Whether every stored block is in the indicator index. A store made by this build is;
@@ -386,38 +527,48 @@ impl Store {
     where
         F: FnMut(&crate::StoredBlock) -> (Option<String>, Vec<(String, String)>),
     {
-        let _writer = self.lock_writer();
+        let mut floor = self.lock_writer();
         let tree = &self.inner.tree;
         let mut indexed = 0u64;
         for (_, id) in self.collection_ids()? {
             let mut batch = sled::Batch::default();
+            let mut entries = Vec::new();
             let mut in_batch = 0usize;
-            for item in tree.scan_prefix(keys::block_prefix(id)) {
-                let (k, v) = item?;
-                let Some(label) = keys::label_of_block_key(&k) else {
-                    continue;
-                };
-                let (mut block, loc) = crate::record::decode(label, &v)?;
-                if let Some(loc) = loc {
-                    block.content = self.inner.segments.read(loc)?;
+            let mut blocks = tree.scan_prefix(keys::block_prefix(id));
+            loop {
+                let item = blocks.next().transpose()?;
+                if let Some((k, v)) = &item {
+                    let Some(label) = keys::label_of_block_key(k) else {
+                        continue;
+                    };
+                    let (mut block, loc) = record::decode(label, v)?;
+                    if let Some(loc) = loc {
+                        block.content = self.inner.segments.read(loc)?;
+                    }
+                    let (title, values) = values_of(&block);
+                    PendingIndex::new(&values).add_to(&mut entries, id, label);
+                    // Records this old hold no title: the facts go beside them.
+                    let info = encode_info(
+                        block.ingested.as_micros(),
+                        block.package_id.as_deref(),
+                        title.as_deref(),
+                        block.source.as_deref(),
+                    );
+                    batch.insert(&info_key(id, label)[..], info);
+                    indexed += 1;
+                    in_batch += 1;
                 }
-                let (title, values) = values_of(&block);
-                PendingIndex::new(
-                    &values,
-                    block.ingested.as_micros(),
-                    block.package_id.as_deref(),
-                    title.as_deref(),
-                    block.source.as_deref(),
-                )
-                .write(&mut batch, id, label);
-                indexed += 1;
-                in_batch += 1;
-                if in_batch == 1000 {
+                if in_batch == 1000 || (item.is_none() && in_batch > 0) {
+                    let seq =
+                        self.index_entries(&mut floor, &mut batch, std::mem::take(&mut entries));
                     tree.apply_batch(std::mem::take(&mut batch))?;
+                    self.index_written(seq);
                     in_batch = 0;
                 }
+                if item.is_none() {
+                    break;
+                }
             }
-            tree.apply_batch(batch)?;
         }
         tree.insert(G_INDEX_READY, &[1u8][..])?;
         self.inner.db.flush()?;
@@ -432,6 +583,157 @@ impl Store {
             tree.insert(G_INDEX_READY, &[1u8][..])?;
         }
         Ok(())
+    }
+
+    /// Convert the index entries of a format 2 store (one key each) into runs, a chunk per
+    /// batch (called on open, after the format file names format 3, so an older build
+    /// never opens a half-converted store). A crash part-way leaves the rest for the next
+    /// open: each batch removes the keys it converts.
+    pub(crate) fn upgrade_index(&self) -> Result<(), StoreError> {
+        let tree = &self.inner.tree;
+        if tree.scan_prefix([OLD_ENTRY]).next().is_none() {
+            return Ok(());
+        }
+        let mut floor = self.lock_writer();
+        let mut converted = 0u64;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut entries = Vec::new();
+            for item in tree.scan_prefix([OLD_ENTRY]).take(UPGRADE_CHUNK) {
+                let (k, _) = item?;
+                let e = convert_old_key(&k)
+                    .ok_or_else(|| StoreError::Corrupt("format 2 indicator index key".into()))?;
+                entries.push(e);
+                batch.remove(k);
+            }
+            if entries.is_empty() {
+                break;
+            }
+            converted += entries.len() as u64;
+            let seq = self.index_entries(&mut floor, &mut batch, entries);
+            tree.apply_batch(batch)?;
+            self.index_written(seq);
+        }
+        self.inner.db.flush()?;
+        tracing::info!(entries = converted, "indicator index converted to runs");
+        Ok(())
+    }
+
+    /// Add `entries` (collected for one batch) to `batch` as the next level 0 runs. Returns
+    /// their sequence, to pass to [`Store::index_written`] once the batch is applied.
+    /// Call under the writer lock (`floor` is its guard).
+    pub(crate) fn index_entries(
+        &self,
+        floor: &mut LabelFloor,
+        batch: &mut sled::Batch,
+        entries: Vec<Entry>,
+    ) -> Option<u64> {
+        if entries.is_empty() {
+            return None;
+        }
+        floor.index_seq += 1;
+        write_runs(batch, floor.index_seq, entries);
+        Some(floor.index_seq)
+    }
+
+    /// After the batch holding run `seq` is applied: every [`FANOUT`]th run, merge full
+    /// levels. A failed merge changes nothing and is retried by the next; the index stays
+    /// complete either way. Call under the writer lock.
+    pub(crate) fn index_written(&self, seq: Option<u64>) {
+        if seq.is_some_and(|s| s.is_multiple_of(FANOUT as u64)) {
+            if let Err(e) = self.merge_runs() {
+                tracing::warn!(cause = %e, "indicator index merge failed; the next one retries");
+            }
+        }
+    }
+
+    /// Merge, in every bucket, each level holding [`FANOUT`] runs or more into one run of
+    /// the next level; one batch per bucket.
+    pub(crate) fn merge_runs(&self) -> Result<(), StoreError> {
+        for bucket in 0..=u8::MAX {
+            self.merge_bucket(bucket)?;
+        }
+        Ok(())
+    }
+
+    fn merge_bucket(&self, bucket: u8) -> Result<(), StoreError> {
+        let tree = &self.inner.tree;
+        let mut levels: BTreeMap<u8, Vec<Run>> = BTreeMap::new();
+        for item in tree.scan_prefix([RUN, bucket]) {
+            let (k, v) = item?;
+            let (level, seq) = level_seq_of(&k).ok_or_else(corrupt_run)?;
+            levels.entry(level).or_default().push(Run {
+                key: Some(k),
+                seq,
+                value: v.to_vec(),
+            });
+        }
+        if levels.values().all(|runs| runs.len() < FANOUT) {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        while let Some((level, runs)) = levels.pop_first() {
+            if runs.len() < FANOUT {
+                for run in runs.into_iter().filter(|r| r.key.is_none()) {
+                    batch.insert(&run_key(bucket, level, run.seq)[..], run.value);
+                }
+                continue;
+            }
+            let next = level.checked_add(1).ok_or_else(corrupt_run)?;
+            let mut entries: Vec<Entry> = Vec::new();
+            let mut seq = 0;
+            for run in runs {
+                if !run.value.len().is_multiple_of(ENTRY) {
+                    return Err(corrupt_run());
+                }
+                entries.extend(
+                    run.value
+                        .chunks_exact(ENTRY)
+                        .map(|e| <Entry>::try_from(e).unwrap_or([0; ENTRY])),
+                );
+                seq = seq.max(run.seq);
+                if let Some(k) = run.key {
+                    batch.remove(k);
+                }
+            }
+            entries.sort_unstable();
+            entries.dedup();
+            // The merged run takes the greatest sequence of those it replaces: sequences
+            // stay unique within a level, since a level 0 run never reuses one.
+            levels.entry(next).or_default().push(Run {
+                key: None,
+                seq,
+                value: entries.concat(),
+            });
+        }
+        tree.apply_batch(batch)?;
+        Ok(())
+    }
+}
+
+/// Add one entry as a run of its own, with a sequence above every real one (tests that
+/// damage an index on purpose).
+#[cfg(test)]
+pub(crate) fn put_entry(tree: &sled::Tree, kind: &str, value: &str, id: u32, label: i64) {
+    let e = entry(&value_digest(kind, value), id, label);
+    let mut batch = sled::Batch::default();
+    batch.insert(&run_key(e[0], 0, u64::MAX - u64::from(e[1]))[..], &e[..]);
+    tree.apply_batch(batch).unwrap();
+}
+
+/// Take one entry out of every run that holds it (tests).
+#[cfg(test)]
+pub(crate) fn drop_entry(tree: &sled::Tree, kind: &str, value: &str, id: u32, label: i64) {
+    let e = entry(&value_digest(kind, value), id, label);
+    for item in tree.scan_prefix([RUN, e[0]]) {
+        let (k, run) = item.unwrap();
+        let kept: Vec<u8> = run
+            .chunks_exact(ENTRY)
+            .filter(|x| *x != e)
+            .flatten()
+            .copied()
+            .collect();
+        tree.insert(k, kept).unwrap();
     }
 }
 

@@ -12,7 +12,7 @@
 //! | `H` id hash(32) | label (i64) of the block holding that content |
 //! | `M` len(ns) u32, ns, key | metadata value |
 //! | `G` name | store-wide values (next collection id, last label, last snapshot end, segment end) |
-//! | `I`, `J` | the indicator index (see `index`) |
+//! | `K`, `J` (`I` in format 2) | the indicator index (see `index`) |
 //! | `W` id label | withdrawal marker of that block (see `withdraw`) |
 //!
 //! Collection names appear only in `C` keys, where they run to the end of the key, so any

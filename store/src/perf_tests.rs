@@ -253,3 +253,82 @@ fn perf_sled_open_memory() {
         status_mb("VmRSS:")
     );
 }
+
+/// An OTX-shaped block: about 4 KB of content, a pulse name, and `values` indicators of
+/// the kinds a pulse carries (domains, IPv4 addresses, URLs, file hashes).
+fn pulse_block(rng: &mut Rng, n: u64, values: usize) -> NewBlock {
+    let mut b = block_4k(rng, n);
+    b.title = Some(format!("Campaign against sector {} #{n}", n % 7));
+    b.source = Some("otx".into());
+    b.indicators = values as u32;
+    b.indicator_values = (0..values as u64)
+        .map(|k| {
+            let r = rng.below(u64::MAX);
+            match k % 5 {
+                0 => (
+                    "ipv4".into(),
+                    format!("198.51.{}.{}", r % 256, (r >> 8) % 256),
+                ),
+                1 => ("domain".into(), format!("c2-{n}-{k}.cdn.example")),
+                2 => (
+                    "url".into(),
+                    format!("https://dl-{n}.example.test/gate/{r:016x}.php?id={k}"),
+                ),
+                3 => ("md5".into(), format!("{r:016x}{:016x}", r.rotate_left(17))),
+                _ => (
+                    "sha256".into(),
+                    format!("{r:016x}{:016x}{:016x}{n:016x}", r ^ 0x55, r.rotate_left(9)),
+                ),
+            }
+        })
+        .collect();
+    b
+}
+
+/// CPU of appending a mirror back-fill's parts: `PERF_PARTS` (default 17) parts of 600
+/// OTX-shaped blocks of 4 KB with 12 indicators each, one append per part, as the mirror
+/// does. Reports this thread's CPU per part (the append's own work, not sled's background
+/// flusher) and wall time. For figures that do not depend on the machine's load, run the
+/// test binary under `valgrind --tool=callgrind` with `PERF_PARTS=5` and read the
+/// instruction counts.
+/// `cargo test -p store --release -- --ignored --nocapture perf_append_parts`
+#[test]
+#[ignore]
+fn perf_append_parts() {
+    let parts: u64 = std::env::var("PERF_PARTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(17);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.ensure_collection("otx").unwrap();
+    let mut rng = Rng::new(5);
+    let mut cpu = Vec::new();
+    let mut wall = Duration::ZERO;
+    for part in 0..parts {
+        let blocks: Vec<_> = (0..600)
+            .map(|i| pulse_block(&mut rng, part * 600 + i, 12))
+            .collect();
+        let t = Instant::now();
+        let c = thread_cpu();
+        let out = s.append("otx", blocks, None).unwrap();
+        cpu.push(thread_cpu() - c);
+        wall += t.elapsed();
+        assert_eq!(out.stored, 600);
+    }
+    let total: Duration = cpu.iter().sum();
+    let mut sorted = cpu.clone();
+    sorted.sort();
+    println!(
+        "append of {parts} parts of 600 blocks x 12 indicators: thread cpu {:.0} ms in all, median {:.1} ms per part, max {:.1}; wall {:.0} ms",
+        ms(total),
+        ms(sorted[sorted.len() / 2]),
+        ms(sorted[sorted.len() - 1]),
+        ms(wall)
+    );
+    // Every block is found by one of its values, so the index is complete.
+    let hits = s
+        .blocks_with_indicator("domain", &format!("c2-{}-1.cdn.example", parts * 600 - 1))
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+}

@@ -14,12 +14,14 @@
 //! u32  namespace count, then (str prefix, str uri) each
 //! u8   package id present, then str
 //! u8   source present, then str
+//! version 3 only: u8 title present, then str (cut to 1 KiB; read by indicator look-ups)
 //! version 1:  u32 content length, then the content bytes exactly as given
-//! version 2:  u32 segment, u64 offset, u32 length: where the content lies (`segments`)
+//! version 2, 3:  u32 segment, u64 offset, u32 length: where the content lies (`segments`)
 //! ```
 //!
-//! The label is not in the record: it is the block's key. This build writes version 2 and
-//! reads both, so a store written before content moved to segments is served as it is.
+//! The label is not in the record: it is the block's key. This build writes version 3 and
+//! reads all three, so a store written before content moved to segments, or before titles
+//! moved from the indicator index into the record, is served as it is.
 
 use crate::error::StoreError;
 use crate::segments::Loc;
@@ -28,17 +30,32 @@ use taxii::Timestamp;
 
 /// Version byte of the layout with the content inside the record.
 pub(crate) const RECORD_V1: u8 = 1;
-/// Version byte of the layout with the content in a segment (written by this build).
+/// Version byte of the layout with the content in a segment.
 pub(crate) const RECORD_V2: u8 = 2;
+/// Version byte of the layout that also holds the title (written by this build).
+pub(crate) const RECORD_V3: u8 = 3;
+/// Titles are cut to this many bytes (at a character boundary).
+pub(crate) const MAX_TITLE: usize = 1024;
 /// Bytes of the content's place at the end of a version 2 record.
 const LOC_LEN: usize = 16;
 const ORDINAL_AT: usize = 1;
 const HASH_AT: usize = 17;
 const FIXED_HEAD: usize = HASH_AT + 32;
 
-/// Encode one block with its ordinal and ingest time, in version 2: the content's place is
+/// Encode one block with its ordinal and ingest time, in version 3: the content's place is
 /// left zero and set with [`set_loc`] once the content is written.
 pub(crate) fn encode(block: &NewBlock, ordinal: u64, ingested: i64) -> Result<Vec<u8>, StoreError> {
+    encode_version(block, ordinal, ingested, RECORD_V3)
+}
+
+/// [`encode`] in version 2 or 3 (version 2 leaves the title out).
+pub(crate) fn encode_version(
+    block: &NewBlock,
+    ordinal: u64,
+    ingested: i64,
+    version: u8,
+) -> Result<Vec<u8>, StoreError> {
+    let title = block.title.as_deref().map(|t| truncate(t, MAX_TITLE));
     let strings: usize = block.binding.len()
         + block.subtypes.iter().map(|s| s.len() + 4).sum::<usize>()
         + block
@@ -47,10 +64,11 @@ pub(crate) fn encode(block: &NewBlock, ordinal: u64, ingested: i64) -> Result<Ve
             .map(|(p, u)| p.len() + u.len() + 8)
             .sum::<usize>()
         + block.package_id.as_ref().map_or(0, |s| s.len())
-        + block.source.as_ref().map_or(0, |s| s.len());
-    let mut out = Vec::with_capacity(FIXED_HEAD + 40 + strings + LOC_LEN);
+        + block.source.as_ref().map_or(0, |s| s.len())
+        + title.map_or(0, str::len);
+    let mut out = Vec::with_capacity(FIXED_HEAD + 48 + strings + LOC_LEN);
 
-    out.push(RECORD_V2);
+    out.push(version);
     out.extend_from_slice(&ordinal.to_be_bytes());
     out.extend_from_slice(&ingested.to_be_bytes());
     out.extend_from_slice(&block.hash);
@@ -74,6 +92,9 @@ pub(crate) fn encode(block: &NewBlock, ordinal: u64, ingested: i64) -> Result<Ve
     }
     put_opt(&mut out, block.package_id.as_deref(), "package id")?;
     put_opt(&mut out, block.source.as_deref(), "source")?;
+    if version >= RECORD_V3 {
+        put_opt(&mut out, title, "title")?;
+    }
     put_len(&mut out, block.content.len(), "content")?;
     out.extend_from_slice(&[0u8; LOC_LEN]);
     Ok(out)
@@ -87,6 +108,18 @@ pub(crate) fn set_loc(bytes: &mut [u8], loc: Loc) {
         slot[4..12].copy_from_slice(&loc.offset.to_be_bytes());
         slot[12..].copy_from_slice(&loc.len.to_be_bytes());
     }
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn put_len(out: &mut Vec<u8>, len: usize, what: &str) -> Result<(), StoreError> {
@@ -117,8 +150,10 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>, what: &str) -> Result<(), StoreEr
 /// Check the version byte and length of a record's fixed head.
 fn check_head(bytes: &[u8]) -> Result<(), StoreError> {
     match bytes.first() {
-        Some(&(RECORD_V1 | RECORD_V2)) if bytes.len() >= FIXED_HEAD => Ok(()),
-        Some(&(RECORD_V1 | RECORD_V2)) => Err(corrupt("record shorter than its fixed head")),
+        Some(&(RECORD_V1 | RECORD_V2 | RECORD_V3)) if bytes.len() >= FIXED_HEAD => Ok(()),
+        Some(&(RECORD_V1 | RECORD_V2 | RECORD_V3)) => {
+            Err(corrupt("record shorter than its fixed head"))
+        }
         Some(v) => Err(corrupt(&format!("unknown record version {v}"))),
         None => Err(corrupt("empty record")),
     }
@@ -148,8 +183,21 @@ pub(crate) fn hash_of(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
 }
 
 /// Decode a record stored under `label`. A version 1 record carries its content; for a
-/// version 2 record the content is left empty and its place is returned with it.
+/// version 2 or 3 record the content is left empty and its place is returned with it.
 pub(crate) fn decode(label: i64, bytes: &[u8]) -> Result<(StoredBlock, Option<Loc>), StoreError> {
+    decode_full(label, bytes).map(|d| (d.block, d.loc))
+}
+
+/// A decoded record with what [`StoredBlock`] does not carry.
+pub(crate) struct Decoded {
+    pub(crate) block: StoredBlock,
+    pub(crate) loc: Option<Loc>,
+    /// The title, for a version 3 record; `None` inside means the block has none.
+    pub(crate) title: Option<Option<String>>,
+}
+
+/// [`decode`] with the title of a version 3 record.
+pub(crate) fn decode_full(label: i64, bytes: &[u8]) -> Result<Decoded, StoreError> {
     check_head(bytes)?;
     let version = bytes[0];
     let mut r = Reader { rest: &bytes[1..] };
@@ -176,6 +224,11 @@ pub(crate) fn decode(label: i64, bytes: &[u8]) -> Result<(StoredBlock, Option<Lo
     }
     let package_id = r.opt_string()?;
     let source = r.opt_string()?;
+    let title = if version >= RECORD_V3 {
+        Some(r.opt_string()?)
+    } else {
+        None
+    };
     let (content, loc) = if version == RECORD_V1 {
         (r.bytes()?.to_vec(), None)
     } else {
@@ -207,7 +260,20 @@ pub(crate) fn decode(label: i64, bytes: &[u8]) -> Result<(StoredBlock, Option<Lo
         source,
         ingested: Timestamp::from_micros(ingested),
     };
-    Ok((block, loc))
+    Ok(Decoded { block, loc, title })
+}
+
+/// A version 3 record rewritten as version 2 wrote it (no title): how stores made before
+/// titles moved into the record look, for upgrade tests.
+#[cfg(test)]
+pub(crate) fn as_version_2(label: i64, bytes: &[u8]) -> Vec<u8> {
+    let title = decode_full(label, bytes).unwrap().title.unwrap();
+    let field = 1 + title.map_or(0, |t| 4 + t.len());
+    let tail = bytes.len() - 4 - LOC_LEN;
+    let mut out = bytes[..tail - field].to_vec();
+    out.extend_from_slice(&bytes[tail..]);
+    out[0] = RECORD_V2;
+    out
 }
 
 fn corrupt(what: &str) -> StoreError {

@@ -26,7 +26,7 @@ fn at() -> Loc {
     }
 }
 
-/// A version 2 record with its place set.
+/// A version 3 record with its place set.
 fn placed(b: &NewBlock, ordinal: u64, ingested: i64) -> Vec<u8> {
     let mut bytes = encode(b, ordinal, ingested).unwrap();
     set_loc(&mut bytes, at());
@@ -35,7 +35,7 @@ fn placed(b: &NewBlock, ordinal: u64, ingested: i64) -> Vec<u8> {
 
 /// The same block as a version 1 record (content inline), as earlier builds wrote it.
 fn inline_v1(b: &NewBlock, ordinal: u64, ingested: i64) -> Vec<u8> {
-    let mut bytes = encode(b, ordinal, ingested).unwrap();
+    let mut bytes = encode_version(b, ordinal, ingested, RECORD_V2).unwrap();
     bytes.truncate(bytes.len() - 16 - 4);
     bytes[0] = RECORD_V1;
     put_bytes(&mut bytes, &b.content, "content").unwrap();
@@ -100,7 +100,7 @@ fn trailing_bytes_and_unknown_version_are_errors() {
     bytes.push(0);
     assert!(matches!(decode(0, &bytes), Err(StoreError::Corrupt(_))));
     let mut bytes = placed(&sample(), 1, 0);
-    bytes[0] = 3;
+    bytes[0] = 4;
     assert!(matches!(decode(0, &bytes), Err(StoreError::Corrupt(_))));
     assert!(matches!(ordinal_of(&bytes), Err(StoreError::Corrupt(_))));
 }
@@ -128,4 +128,28 @@ fn flipped_bytes_never_panic() {
             let _ = decode(0, &bad);
         }
     }
+}
+
+#[test]
+fn version_3_keeps_the_title_and_version_2_reads_without_it() {
+    let mut b = sample();
+    b.title = Some("Pulse ünï".into());
+    let bytes = placed(&b, 2, 7);
+    let d = decode_full(1, &bytes).unwrap();
+    assert_eq!(d.title, Some(Some("Pulse ünï".to_string())));
+    assert_eq!(d.loc, Some(at()));
+
+    let old = as_version_2(1, &bytes);
+    let d2 = decode_full(1, &old).unwrap();
+    assert_eq!(d2.title, None, "a version 2 record has no title field");
+    assert_eq!(d2.block, d.block);
+    assert_eq!(d2.loc, d.loc);
+
+    b.title = Some("é".repeat(MAX_TITLE));
+    let d = decode_full(1, &placed(&b, 2, 7)).unwrap();
+    let kept = d.title.unwrap().unwrap();
+    assert!(kept.len() <= MAX_TITLE && b.title.unwrap().starts_with(&kept));
+    b.title = None;
+    let d = decode_full(1, &placed(&b, 2, 7)).unwrap();
+    assert_eq!(d.title, Some(None));
 }

@@ -44,6 +44,8 @@ pub(crate) struct LabelFloor {
     pub(crate) floor: i64,
     /// Bound on snapshot ends recorded in the tree (a little above the last end recorded).
     pub(crate) persisted_end: i64,
+    /// Sequence of the last indicator index run written (see `index`).
+    pub(crate) index_seq: u64,
 }
 
 /// Counters kept per collection.
@@ -86,9 +88,10 @@ pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
 impl Store {
     /// Open or create the store in `dir`.
     ///
-    /// A new store gets `dir/FORMAT` ("taxii-mirror store format 2"); a directory whose
+    /// A new store gets `dir/FORMAT` ("taxii-mirror store format 3"); a directory whose
     /// `FORMAT` names another version, or that holds unrelated files, is refused with
-    /// [`StoreError::Format`] (format 1 is upgraded in place: its blocks stay readable). The
+    /// [`StoreError::Format`] (formats 1 and 2 are upgraded in place: their blocks stay
+    /// readable, and a format 2 indicator index is converted on the first open). The
     /// sled database lives in `dir/db-v1`, block content in `dir/segments`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Self::open_with_clock(dir, Arc::new(|| Timestamp::now().as_micros()))
@@ -105,6 +108,7 @@ impl Store {
         let tree = db.open_tree("store")?;
         let floor = initial_floor(&tree)?;
         let persisted_end = read_i64(&tree, keys::G_SNAPSHOT_END)?.unwrap_or(i64::MIN);
+        let index_seq = crate::index::recorded_seq(&tree)?;
         let segment_end = match tree.get(keys::G_SEGMENT_END)? {
             Some(v) => Some(SegmentEnd::decode(&v)?),
             None => None,
@@ -120,6 +124,7 @@ impl Store {
                 writer: Mutex::new(LabelFloor {
                     floor,
                     persisted_end,
+                    index_seq,
                 }),
                 now,
                 dir: dir.to_path_buf(),
@@ -127,6 +132,7 @@ impl Store {
             }),
         };
         store.mark_index_ready_if_empty()?;
+        store.upgrade_index()?;
         Ok(store)
     }
 

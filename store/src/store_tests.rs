@@ -10,7 +10,7 @@ fn new_store_writes_format_file_and_db_folder() {
     let path = dir.path().join("store");
     let _s = Store::open(&path).unwrap();
     let text = std::fs::read_to_string(path.join("FORMAT")).unwrap();
-    assert_eq!(text.trim_end(), "taxii-mirror store format 2");
+    assert_eq!(text.trim_end(), "taxii-mirror store format 3");
     assert!(path.join("db-v1").is_dir());
     assert!(path.join("segments").is_dir());
 }
@@ -18,9 +18,9 @@ fn new_store_writes_format_file_and_db_folder() {
 #[test]
 fn other_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("FORMAT"), "taxii-mirror store format 3\n").unwrap();
+    std::fs::write(dir.path().join("FORMAT"), "taxii-mirror store format 4\n").unwrap();
     match Store::open(dir.path()) {
-        Err(StoreError::Format(msg)) => assert!(msg.contains("format 3"), "{msg}"),
+        Err(StoreError::Format(msg)) => assert!(msg.contains("format 4"), "{msg}"),
         other => panic!("expected a format error, got {:?}", other.err()),
     }
 }
@@ -37,12 +37,22 @@ fn format_1_store_is_upgraded_and_its_inline_blocks_still_served() {
     for b in old {
         let b = b.unwrap();
         let key = keys::block_key(id, b.label.as_micros());
-        let mut bytes = s.inner.tree.get(key).unwrap().unwrap().to_vec();
+        let bytes = s.inner.tree.get(key).unwrap().unwrap();
+        let mut bytes = crate::record::as_version_2(b.label.as_micros(), &bytes);
         bytes.truncate(bytes.len() - 20);
         bytes[0] = crate::record::RECORD_V1;
         bytes.extend_from_slice(&(b.content.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&b.content);
         s.inner.tree.insert(key, bytes).unwrap();
+        // With the look-up facts beside the record, where builds before format 3 kept them.
+        let facts = crate::index::encode_info(
+            b.ingested.as_micros(),
+            b.package_id.as_deref(),
+            None,
+            b.source.as_deref(),
+        );
+        let facts_key = crate::index::info_key(id, b.label.as_micros());
+        s.inner.tree.insert(facts_key, facts).unwrap();
     }
     s.flush().unwrap();
     drop(s);
@@ -50,7 +60,7 @@ fn format_1_store_is_upgraded_and_its_inline_blocks_still_served() {
 
     let s = Store::open(dir.path()).unwrap();
     let text = std::fs::read_to_string(dir.path().join("FORMAT")).unwrap();
-    assert_eq!(text.trim_end(), "taxii-mirror store format 2");
+    assert_eq!(text.trim_end(), "taxii-mirror store format 3");
     s.append("feed", blocks(3, 5), None).unwrap();
     let got: Vec<_> = s
         .range("feed", None, s.snapshot_end())

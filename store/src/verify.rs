@@ -43,7 +43,8 @@ pub struct CollectionReport {
     pub blocks: u64,
     /// Hash index entries found.
     pub hash_entries: u64,
-    /// Block facts of the indicator index found (one per indexed block).
+    /// Blocks whose look-up facts are found: in the record (a title field), or as `J` facts
+    /// beside an older record.
     pub index_facts: u64,
     /// Label of the oldest block, if any.
     pub first_label: Option<Timestamp>,
@@ -185,7 +186,11 @@ impl Store {
                 Ok(_) => {}
                 Err(e) => problem(format!("block {label}: {e}")),
             }
-            if index_ready && !tree.contains_key(index::info_key(id, label))? {
+            // Look-ups read a block's facts from its record, or from `J` for a record
+            // older than titles in records.
+            if index::record_has_title(&v) || tree.contains_key(index::info_key(id, label))? {
+                report.index_facts += 1;
+            } else if index_ready {
                 problem(format!("block {label} is missing from the indicator index"));
             }
             if let (Some(values_of), Ok((mut block, loc))) = (indicators_of.as_deref_mut(), decoded)
@@ -200,11 +205,8 @@ impl Store {
                 match content {
                     Ok(Some(content)) => {
                         block.content = content;
-                        let suffix = index::entry_suffix(id, label);
                         for (kind, value) in values_of(&block) {
-                            let mut key = index::value_prefix(&kind, &value);
-                            key.extend_from_slice(&suffix);
-                            if !tree.contains_key(key)? {
+                            if !self.index_holds(id, label, &kind, &value)? {
                                 problem(format!(
                                     "block {label} holds {kind} {:?}, which the indicator index lacks",
                                     value.chars().take(80).collect::<String>()
@@ -245,7 +247,6 @@ impl Store {
         // Walk the block facts of the indicator index.
         for item in tree.scan_prefix(index::info_prefix(id)) {
             let (k, v) = item?;
-            report.index_facts += 1;
             let Some(label) = k
                 .get(5..)
                 .and_then(|b| b.try_into().ok())

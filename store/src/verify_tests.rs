@@ -173,17 +173,17 @@ fn values_of(b: &crate::StoredBlock) -> Vec<(String, String)> {
     vec![("domain".into(), format!("host{n}.example"))]
 }
 
-fn index_key(value: &str, id: u32, label: i64) -> Vec<u8> {
-    let mut k = index::value_prefix("domain", value);
-    k.extend_from_slice(&index::entry_suffix(id, label));
-    k
-}
-
 #[test]
 fn block_without_index_facts_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (s, id, labels) = filled(dir.path());
-    s.inner.tree.remove(index::info_key(id, labels[3])).unwrap();
+    // A record from before titles moved into records, whose `J` facts are gone.
+    let key = keys::block_key(id, labels[3]);
+    let v = s.inner.tree.get(key).unwrap().unwrap();
+    s.inner
+        .tree
+        .insert(key, record::as_version_2(labels[3], &v))
+        .unwrap();
     let report = s.verify().unwrap();
     let p = &report.problems;
     assert!(
@@ -195,7 +195,7 @@ fn block_without_index_facts_is_reported() {
     );
     assert!(
         p.iter()
-            .any(|l| l.contains("domain host3.example has no facts")),
+            .any(|l| l.contains(&format!("has no facts for block {}", labels[3]))),
         "{p:?}"
     );
     assert_eq!(report.collections[1].index_facts, 4);
@@ -206,15 +206,14 @@ fn index_entry_without_its_block_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (s, id, labels) = filled(dir.path());
     let tree = &s.inner.tree;
-    tree.insert(index_key("ghost.example", id, labels[4] + 99), &[][..])
-        .unwrap();
+    index::put_entry(tree, "domain", "ghost.example", id, labels[4] + 99);
     tree.insert(index::info_key(id, labels[4] + 77), &[1u8; 12][..])
         .unwrap();
     let report = s.verify().unwrap();
     let p = &report.problems;
     assert!(
         p.iter().any(|l| l.contains(&format!(
-            "entry domain ghost.example names missing block {}",
+            "names missing block {} of collection id {id}",
             labels[4] + 99
         ))),
         "{p:?}"
@@ -228,19 +227,18 @@ fn index_entry_without_its_block_is_reported() {
 }
 
 #[test]
-fn malformed_index_entries_and_facts_are_reported() {
+fn malformed_index_runs_and_facts_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (s, id, labels) = filled(dir.path());
     let tree = &s.inner.tree;
-    // A value length that disagrees with the key's length.
-    let mut bad = index_key("short.example", id, labels[0]);
-    bad.insert(20, b'x');
-    tree.insert(bad, &[][..]).unwrap();
+    // A run whose length is not a whole number of entries.
+    tree.insert([index::RUN, 7, 0, 0, 0, 0, 0, 0, 0, 0, 9], &[1u8; 30][..])
+        .unwrap();
     tree.insert(index::info_key(id, labels[1]), &b"\x02junk"[..])
         .unwrap();
     tree.insert(index::info_key(99, 1), &[][..]).unwrap();
     let p = problems(&s);
-    assert!(p.iter().any(|l| l.contains("malformed entry")), "{p:?}");
+    assert!(p.iter().any(|l| l.contains("malformed run")), "{p:?}");
     assert!(
         p.iter()
             .any(|l| l.contains(&format!("block {}: ", labels[1])) && l.contains("facts")),
@@ -259,10 +257,7 @@ fn deep_check_finds_an_indicator_missing_from_the_index() {
     let report = s.verify_deep(&mut values_of).unwrap();
     assert!(report.is_ok() && report.deep, "{:?}", report.problems);
 
-    s.inner
-        .tree
-        .remove(index_key("host2.example", id, labels[2]))
-        .unwrap();
+    index::drop_entry(&s.inner.tree, "domain", "host2.example", id, labels[2]);
     // The quick check cannot see it: every block still has its facts.
     assert!(s.verify().unwrap().is_ok());
     let p = s.verify_deep(&mut values_of).unwrap().problems;
