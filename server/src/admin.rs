@@ -78,6 +78,30 @@ pub fn server(
     .run())
 }
 
+/// Proof that a request carries the admin token: an argument of every `/admin/` handler,
+/// so a handler cannot forget the check. A request without it gets HTTP 401.
+struct Authorized;
+
+impl actix_web::FromRequest for Authorized {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let granted = req
+            .app_data::<web::Data<Token>>()
+            .is_some_and(|token| authorized(req, token));
+        std::future::ready(if granted {
+            Ok(Authorized)
+        } else {
+            Err(actix_web::error::InternalError::from_response(
+                "admin token refused",
+                HttpResponse::Unauthorized().json(json!({ "error": "admin token refused" })),
+            )
+            .into())
+        })
+    }
+}
+
 fn authorized(req: &HttpRequest, token: &Token) -> bool {
     req.headers()
         .get("Authorization")
@@ -90,30 +114,62 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn status(
-    req: HttpRequest,
-    state: web::Data<State>,
-    token: web::Data<Token>,
-) -> HttpResponse {
-    if !authorized(&req, &token) {
-        return HttpResponse::Unauthorized().finish();
+/// An admin operation's error, with the HTTP status it answers.
+pub trait AdminFailure: std::fmt::Display {
+    /// 4xx: the request was refused (nothing done); 5xx: the server failed.
+    fn http_status(&self) -> u16;
+}
+
+impl AdminFailure for crate::import::ImportError {
+    fn http_status(&self) -> u16 {
+        crate::import::ImportError::http_status(self)
     }
+}
+
+impl AdminFailure for crate::lookup::LookupError {
+    fn http_status(&self) -> u16 {
+        crate::lookup::LookupError::http_status(self)
+    }
+}
+
+impl AdminFailure for crate::withdraw::WithdrawError {
+    fn http_status(&self) -> u16 {
+        crate::withdraw::WithdrawError::http_status(self)
+    }
+}
+
+/// The JSON answer of an admin operation run off the async threads: the value, or
+/// `{"error": ...}` with the error's status. A refusal is logged as a warning, a failure
+/// as an error.
+fn answer<T: serde::Serialize, E: AdminFailure>(
+    what: &str,
+    result: Result<Result<T, E>, actix_web::error::BlockingError>,
+) -> HttpResponse {
+    match result {
+        Ok(Ok(value)) => HttpResponse::Ok().json(value),
+        Ok(Err(e)) => {
+            let status = actix_web::http::StatusCode::from_u16(e.http_status())
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+            if status.is_server_error() {
+                tracing::error!(cause = %e, "{what} failed");
+            } else {
+                tracing::warn!(cause = %e, "{what} refused");
+            }
+            HttpResponse::build(status).json(json!({ "error": e.to_string() }))
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "{what} task failed");
+            HttpResponse::InternalServerError()
+                .json(json!({ "error": format!("{what} task failed") }))
+        }
+    }
+}
+
+async fn status(_: Authorized, state: web::Data<State>) -> HttpResponse {
     let st = state.get_ref().clone();
-    let collections = web::block(move || {
-        st.config
-            .collections
-            .iter()
-            .map(|c| {
-                json!({
-                    "name": c.name,
-                    "blocks": st.store.total(&c.name).unwrap_or(0),
-                    "last_label": st.store.last_label(&c.name).ok().flatten().map(|t| t.to_string()),
-                })
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap_or_default();
+    let collections = web::block(move || crate::state::collection_status(&st))
+        .await
+        .unwrap_or_default();
     let sources = state
         .mirror
         .as_ref()
@@ -122,15 +178,7 @@ async fn status(
     HttpResponse::Ok().json(json!({ "collections": collections, "sources": sources }))
 }
 
-async fn poll_now(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<State>,
-    token: web::Data<Token>,
-) -> HttpResponse {
-    if !authorized(&req, &token) {
-        return HttpResponse::Unauthorized().finish();
-    }
+async fn poll_now(_: Authorized, path: web::Path<String>, state: web::Data<State>) -> HttpResponse {
     let source = path.into_inner();
     match &state.mirror {
         Some(m) => match m.poll_now(&source) {
@@ -144,15 +192,11 @@ async fn poll_now(
 }
 
 async fn import(
-    req: HttpRequest,
+    _: Authorized,
     path: web::Path<String>,
     body: web::Json<crate::import::ImportRequest>,
     state: web::Data<State>,
-    token: web::Data<Token>,
 ) -> HttpResponse {
-    if !authorized(&req, &token) {
-        return HttpResponse::Unauthorized().finish();
-    }
     let collection = path.into_inner();
     let request = body.into_inner();
     let (name, values) = (request.name.clone(), request.entries.len());
@@ -162,35 +206,19 @@ async fn import(
     let result =
         web::block(move || crate::import::apply(&st, &target, request, taxii::Timestamp::now()))
             .await;
-    match result {
-        Ok(Ok(reply)) => {
-            tracing::info!(
-                collection,
-                name,
-                values,
-                added = reply.added,
-                skipped = reply.skipped,
-                packages = reply.packages.len(),
-                ms = started.elapsed().as_millis() as u64,
-                "import stored"
-            );
-            HttpResponse::Ok().json(reply)
-        }
-        Ok(Err(e)) => {
-            let status = actix_web::http::StatusCode::from_u16(e.http_status())
-                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-            if status.is_server_error() {
-                tracing::error!(collection, name, cause = %e, "import failed");
-            } else {
-                tracing::warn!(collection, name, cause = %e, "import refused");
-            }
-            HttpResponse::build(status).json(json!({ "error": e.to_string() }))
-        }
-        Err(e) => {
-            tracing::error!(collection, name, cause = %e, "import task failed");
-            HttpResponse::InternalServerError().json(json!({ "error": "import task failed" }))
-        }
+    if let Ok(Ok(reply)) = &result {
+        tracing::info!(
+            collection,
+            name,
+            values,
+            added = reply.added,
+            skipped = reply.skipped,
+            packages = reply.packages.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "import stored"
+        );
     }
+    answer("import", result)
 }
 
 #[derive(serde::Deserialize)]
@@ -201,45 +229,24 @@ struct LookupQuery {
 }
 
 async fn lookup(
-    req: HttpRequest,
+    _: Authorized,
     query: web::Query<LookupQuery>,
     state: web::Data<State>,
-    token: web::Data<Token>,
 ) -> HttpResponse {
-    if !authorized(&req, &token) {
-        return HttpResponse::Unauthorized().finish();
-    }
     let LookupQuery { value, kind } = query.into_inner();
     let st = state.get_ref().clone();
-    let result = web::block(move || {
-        let started = std::time::Instant::now();
-        let reply = crate::lookup::lookup(&st.store, &value, kind.as_deref());
-        (reply, started.elapsed())
-    })
-    .await;
-    match result {
-        Ok((Ok(reply), took)) => {
-            tracing::debug!(
-                kind = reply.kind,
-                hits = reply.hits.len(),
-                us = took.as_micros() as u64,
-                "lookup"
-            );
-            HttpResponse::Ok().json(reply)
-        }
-        Ok((Err(e), _)) => {
-            let status = actix_web::http::StatusCode::from_u16(e.http_status())
-                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-            if status.is_server_error() {
-                tracing::error!(cause = %e, "lookup failed");
-            }
-            HttpResponse::build(status).json(json!({ "error": e.to_string() }))
-        }
-        Err(e) => {
-            tracing::error!(cause = %e, "lookup task failed");
-            HttpResponse::InternalServerError().json(json!({ "error": "lookup task failed" }))
-        }
+    let started = std::time::Instant::now();
+    let result =
+        web::block(move || crate::lookup::lookup(&st.store, &value, kind.as_deref())).await;
+    if let Ok(Ok(reply)) = &result {
+        tracing::debug!(
+            kind = reply.kind,
+            hits = reply.hits.len(),
+            us = started.elapsed().as_micros() as u64,
+            "lookup"
+        );
     }
+    answer("lookup", result)
 }
 
 /// Body of `POST /admin/withdraw/{collection}`.
@@ -249,36 +256,19 @@ struct WithdrawBody {
 }
 
 async fn withdraw(
-    req: HttpRequest,
+    _: Authorized,
     path: web::Path<String>,
     body: web::Json<WithdrawBody>,
     state: web::Data<State>,
-    token: web::Data<Token>,
 ) -> HttpResponse {
-    if !authorized(&req, &token) {
-        return HttpResponse::Unauthorized().finish();
-    }
     let collection = path.into_inner();
     let values = body.into_inner().values;
     if values.is_empty() {
         return HttpResponse::BadRequest().json(json!({ "error": "no values given" }));
     }
     let st = state.get_ref().clone();
-    let done = web::block(move || crate::withdraw::withdraw(&st, &collection, &values)).await;
-    match done {
-        Ok(Ok(outcome)) => HttpResponse::Ok().json(outcome),
-        Ok(Err(e @ crate::withdraw::WithdrawError::UnknownCollection(_))) => {
-            tracing::warn!(cause = %e, "withdraw refused");
-            HttpResponse::NotFound().json(json!({ "error": e.to_string() }))
-        }
-        Ok(Err(e @ crate::withdraw::WithdrawError::BadValue(..))) => {
-            tracing::warn!(cause = %e, "withdraw refused");
-            HttpResponse::BadRequest().json(json!({ "error": e.to_string() }))
-        }
-        Ok(Err(e)) => {
-            tracing::error!(cause = %e, "withdraw failed");
-            HttpResponse::InternalServerError().json(json!({ "error": e.to_string() }))
-        }
-        Err(e) => HttpResponse::InternalServerError().json(json!({ "error": e.to_string() })),
-    }
+    answer(
+        "withdraw",
+        web::block(move || crate::withdraw::withdraw(&st, &collection, &values)).await,
+    )
 }

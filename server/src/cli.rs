@@ -9,8 +9,27 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::logging::{self, LogFormat};
 
-/// Exit code for a configuration problem (EX_CONFIG-like usage error).
-const EXIT_CONFIG: u8 = 64;
+use crate::cli_admin::{self, AdminError};
+
+/// Exit codes, in the style of BSD's sysexits.h.
+pub mod exit {
+    /// The command was used wrongly: a bad flag, a bad configuration file, a collection or
+    /// source the server does not have.
+    pub const USAGE: u8 = 64;
+    /// Input data that is not valid (list lines, values).
+    pub const DATA: u8 = 65;
+    /// An input file or the data folder does not exist or cannot be read.
+    pub const NO_INPUT: u8 = 66;
+    /// The server is not running, or failed, or a mirror run failed.
+    pub const UNAVAILABLE: u8 = 69;
+    /// Writing the output failed.
+    pub const IO: u8 = 74;
+    /// The admin token cannot be read or was refused.
+    pub const NO_PERM: u8 = 77;
+}
+
+/// Exit code for a configuration problem.
+const EXIT_CONFIG: u8 = exit::USAGE;
 
 #[derive(Parser)]
 #[command(
@@ -173,10 +192,21 @@ pub fn main() -> ExitCode {
         }
         Command::Probe(cmd) => cmd.run(),
         Command::Lab(args) => crate::lab::run(args),
-        Command::Status { config, data } => match data_dir(config, data) {
-            Ok(dir) => status(&dir),
-            Err(code) => code,
-        },
+        Command::Status { config, data } => {
+            let configured = config
+                .as_deref()
+                .and_then(|c| Config::load(c).ok())
+                .map(|c| {
+                    c.collections
+                        .into_iter()
+                        .map(|c| c.name)
+                        .collect::<Vec<_>>()
+                });
+            match data_dir(config, data) {
+                Ok(dir) => status(&dir, configured.as_deref()),
+                Err(code) => code,
+            }
+        }
         Command::PollNow {
             source,
             config,
@@ -249,15 +279,20 @@ pub fn main() -> ExitCode {
 }
 
 /// Status from the running server, or from the store when the server is stopped.
-fn status(data_dir: &Path) -> ExitCode {
-    let running = admin_call(data_dir, "GET", "/admin/status");
+/// `configured`: the collection names of the configuration, when one was given.
+fn status(data_dir: &Path, configured: Option<&[String]>) -> ExitCode {
+    let running = cli_admin::request(data_dir, "GET", "/admin/status", None);
     let value: serde_json::Value = match running {
         Ok(body) => serde_json::from_str(&body).unwrap_or_default(),
+        Err(e) if !e.is_not_running() => return fail_admin(&e),
         Err(admin_error) if !data_dir.join("FORMAT").exists() => {
-            return fail(format!(
-                "no taxii-mirror store at {} (and no running server: {admin_error})",
-                data_dir.display()
-            ))
+            return fail_with(
+                exit::NO_INPUT,
+                format!(
+                    "no taxii-mirror store at {} (and {admin_error})",
+                    data_dir.display()
+                ),
+            )
         }
         Err(admin_error) => match store::Store::open(data_dir) {
             Ok(store) => {
@@ -267,18 +302,24 @@ fn status(data_dir: &Path) -> ExitCode {
                     .unwrap_or_default()
                     .into_iter()
                     .map(|c| {
-                        serde_json::json!({
+                        let mut entry = serde_json::json!({
                             "name": c,
                             "blocks": store.total(&c).unwrap_or(0),
-                        })
+                        });
+                        // Whether it is configured is known only from a configuration.
+                        if let Some(names) = configured {
+                            entry["configured"] = names.contains(&c).into();
+                        }
+                        entry
                     })
                     .collect();
                 serde_json::json!({ "running": false, "collections": collections, "sources": sources })
             }
             Err(e) => {
-                return fail(format!(
-                    "server not reachable ({admin_error}) and store not readable ({e})"
-                ))
+                return fail_with(
+                    exit::UNAVAILABLE,
+                    format!("{admin_error}, and the store cannot be read: {e}"),
+                )
             }
         },
     };
@@ -288,11 +329,15 @@ fn status(data_dir: &Path) -> ExitCode {
         crate::say!("server: running");
     }
     for c in value["collections"].as_array().into_iter().flatten() {
-        crate::say!(
-            "collection {}: {} blocks",
-            c["name"].as_str().unwrap_or("?"),
-            c["blocks"]
-        );
+        let name = c["name"].as_str().unwrap_or("?");
+        if c["configured"] == serde_json::Value::Bool(false) {
+            crate::say!(
+                "collection {name}: not configured (data kept, {} blocks)",
+                c["blocks"]
+            );
+        } else {
+            crate::say!("collection {name}: {} blocks", c["blocks"]);
+        }
     }
     for s in value["sources"].as_array().into_iter().flatten() {
         crate::say!("{}", progress_line(s));
@@ -388,6 +433,17 @@ fn fail(message: String) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Print `error: message` and exit with `code`.
+fn fail_with(code: u8, message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+/// A failed admin call: its one line and its exit code.
+fn fail_admin(e: &AdminError) -> ExitCode {
+    fail_with(e.exit_code(), e.to_string())
+}
+
 fn serve(path: &Path) -> ExitCode {
     let config = match Config::load(path) {
         Ok(c) => c,
@@ -436,63 +492,11 @@ fn data_dir(config: Option<PathBuf>, data: Option<PathBuf>) -> Result<PathBuf, E
             eprintln!("{e}");
             ExitCode::from(EXIT_CONFIG)
         }),
-        (None, None) => Err(fail("give --config FILE or --data DIR".into())),
+        (None, None) => Err(fail_with(
+            exit::USAGE,
+            "give --config FILE or --data DIR".into(),
+        )),
     }
-}
-
-/// Call the admin listener of the server running on `data_dir`.
-fn admin_call(data_dir: &Path, method: &str, path: &str) -> Result<String, String> {
-    admin_request(data_dir, method, path, None)
-}
-
-/// Call the admin listener with an optional JSON body.
-fn admin_request(
-    data_dir: &Path,
-    method: &str,
-    path: &str,
-    body: Option<Vec<u8>>,
-) -> Result<String, String> {
-    let read = |name: &str| {
-        std::fs::read_to_string(data_dir.join(name))
-            .map(|s| s.trim().to_string())
-            .map_err(|e| {
-                format!(
-                    "{}: {e} (is the server running with an admin listener?)",
-                    data_dir.join(name).display()
-                )
-            })
-    };
-    let token = read(crate::admin::TOKEN_FILE)?;
-    let addr = read(crate::admin::ADDR_FILE)?;
-    let url = format!("http://{addr}{path}");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async move {
-        let client = reqwest::Client::new();
-        let mut request = match method {
-            "POST" => client.post(&url),
-            _ => client.get(&url),
-        };
-        if let Some(body) = body {
-            request = request
-                .header("Content-Type", "application/json")
-                .body(body);
-        }
-        let response = request
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| format!("{url}: {e}"))?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(format!("{url}: HTTP {status}: {body}"))
-        }
-    })
 }
 
 /// Withdraw values through the running server and print what it did.
@@ -501,9 +505,9 @@ fn withdraw(data_dir: &Path, collection: &str, values: Vec<String>) -> ExitCode 
     let body = serde_json::json!({ "values": values })
         .to_string()
         .into_bytes();
-    let answer = match admin_request(data_dir, "POST", &path, Some(body)) {
+    let answer = match cli_admin::request(data_dir, "POST", &path, Some(body)) {
         Ok(a) => a,
-        Err(e) => return fail(e),
+        Err(e) => return fail_admin(&e),
     };
     let outcome: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
     let n = |k: &str| outcome[k].as_u64().unwrap_or(0);
@@ -520,9 +524,9 @@ fn withdraw(data_dir: &Path, collection: &str, values: Vec<String>) -> ExitCode 
 
 /// Trigger a source and follow it until its run ends.
 fn poll_now(data_dir: &Path, source: &str, no_wait: bool) -> ExitCode {
-    let path = format!("/admin/poll-now/{source}");
-    if let Err(e) = admin_call(data_dir, "POST", &path) {
-        return fail(e);
+    let path = format!("/admin/poll-now/{}", url_path_segment(source));
+    if let Err(e) = cli_admin::request(data_dir, "POST", &path, None) {
+        return fail_admin(&e);
     }
     crate::say!("poll of {source} triggered");
     if no_wait {
@@ -532,16 +536,19 @@ fn poll_now(data_dir: &Path, source: &str, no_wait: bool) -> ExitCode {
     let started = std::time::Instant::now();
     loop {
         std::thread::sleep(std::time::Duration::from_millis(500));
-        let body = match admin_call(data_dir, "GET", "/admin/status") {
+        let body = match cli_admin::request(data_dir, "GET", "/admin/status", None) {
             Ok(b) => b,
-            Err(e) => return fail(e),
+            Err(e) => return fail_admin(&e),
         };
         let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         let entry = value["sources"]
             .as_array()
             .and_then(|a| a.iter().find(|s| s["name"] == source).cloned());
         let Some(entry) = entry else {
-            return fail(format!("source {source} is not in the server's status"));
+            return fail_with(
+                exit::UNAVAILABLE,
+                format!("source {source} is not in the server's status"),
+            );
         };
         let state = entry["state"].as_str().unwrap_or("").to_string();
         if state == "running" {
@@ -552,7 +559,7 @@ fn poll_now(data_dir: &Path, source: &str, no_wait: bool) -> ExitCode {
             return if entry["last_error"].is_null() || state == "idle" {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::FAILURE
+                ExitCode::from(exit::UNAVAILABLE)
             };
         }
     }
@@ -576,8 +583,8 @@ fn progress_line(entry: &serde_json::Value) -> String {
     )
 }
 
-/// Exit code for input data that is not valid (EX_DATAERR).
-const EXIT_DATA: u8 = 65;
+/// Exit code for input data that is not valid.
+const EXIT_DATA: u8 = exit::DATA;
 /// Invalid lines listed one by one at most; the rest are counted.
 const MAX_LISTED_ERRORS: usize = 50;
 
@@ -590,7 +597,10 @@ fn import(
     package_size: Option<usize>,
 ) -> ExitCode {
     if package_size == Some(0) {
-        return fail("--package-size must be greater than zero".into());
+        return fail_with(
+            exit::USAGE,
+            "--package-size must be greater than zero".into(),
+        );
     }
     let now = taxii::Timestamp::now();
     let mut entries = Vec::new();
@@ -599,7 +609,9 @@ fn import(
     for path in files {
         let file = match crate::lists::read_file(path, now) {
             Ok(f) => f,
-            Err(e) => return fail(e),
+            // A file that cannot be opened is missing input; one that is not text, bad data.
+            Err(e) if std::fs::File::open(path).is_err() => return fail_with(exit::NO_INPUT, e),
+            Err(e) => return fail_with(exit::DATA, e),
         };
         for e in &file.errors {
             if listed < MAX_LISTED_ERRORS {
@@ -650,14 +662,19 @@ fn import(
         Err(e) => return fail(format!("cannot encode the import: {e}")),
     };
     let path = format!("/admin/import/{}", url_path_segment(collection));
-    let reply: crate::import::ImportReply = match admin_request(data_dir, "POST", &path, Some(body))
-    {
-        Ok(text) => match serde_json::from_str(&text) {
-            Ok(r) => r,
-            Err(e) => return fail(format!("unexpected answer from the server: {e}")),
-        },
-        Err(e) => return fail(format!("nothing imported: {}", admin_error_text(&e))),
-    };
+    let reply: crate::import::ImportReply =
+        match cli_admin::request(data_dir, "POST", &path, Some(body)) {
+            Ok(text) => match serde_json::from_str(&text) {
+                Ok(r) => r,
+                Err(e) => {
+                    return fail_with(
+                        exit::UNAVAILABLE,
+                        format!("unexpected answer from the server: {e}"),
+                    )
+                }
+            },
+            Err(e) => return fail_with(e.exit_code(), format!("nothing imported: {e}")),
+        };
     let kinds: Vec<String> = reply
         .added_by_kind
         .iter()
@@ -705,16 +722,32 @@ fn lookup(data_dir: &Path, values: &[String], kind: Option<&str>, as_json: bool)
         if let Some(k) = kind {
             path.push_str(&format!("&kind={}", url_path_segment(k)));
         }
-        let reply = match (&offline, admin_call(data_dir, "GET", &path)) {
-            (None, Ok(text)) => serde_json::from_str::<crate::lookup::LookupReply>(&text)
-                .map_err(|e| format!("unexpected answer from the server: {e}")),
-            (None, Err(e)) if e.contains("HTTP 400") => Err(admin_error_text(&e)),
+        let answer = match &offline {
+            None => cli_admin::request(data_dir, "GET", &path, None),
+            Some(_) => Ok(String::new()),
+        };
+        let reply = match (&offline, answer) {
+            (None, Ok(text)) => match serde_json::from_str::<crate::lookup::LookupReply>(&text) {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    return fail_with(
+                        exit::UNAVAILABLE,
+                        format!("unexpected answer from the server: {e}"),
+                    )
+                }
+            },
+            // A value the server cannot read: reported, and the next one is looked up.
+            (None, Err(e @ AdminError::Refused { status: 400, .. })) => Err(e.to_string()),
+            (None, Err(e)) if !e.is_not_running() => return fail_admin(&e),
             (None, Err(admin_error)) => {
                 if !data_dir.join("FORMAT").exists() {
-                    return fail(format!(
-                        "no taxii-mirror store at {} (and no running server: {admin_error})",
-                        data_dir.display()
-                    ));
+                    return fail_with(
+                        exit::NO_INPUT,
+                        format!(
+                            "no taxii-mirror store at {} (and {admin_error})",
+                            data_dir.display()
+                        ),
+                    );
                 }
                 match store::Store::open(data_dir) {
                     Ok(s) => {
@@ -724,9 +757,10 @@ fn lookup(data_dir: &Path, values: &[String], kind: Option<&str>, as_json: bool)
                         reply
                     }
                     Err(e) => {
-                        return fail(format!(
-                            "server not reachable ({admin_error}) and store not readable ({e})"
-                        ))
+                        return fail_with(
+                            exit::UNAVAILABLE,
+                            format!("{admin_error}, and the store cannot be read: {e}"),
+                        )
                     }
                 }
             }
@@ -744,15 +778,6 @@ fn lookup(data_dir: &Path, values: &[String], kind: Option<&str>, as_json: bool)
     code
 }
 
-/// The `error` text of an admin JSON error, or the whole message.
-fn admin_error_text(message: &str) -> String {
-    message
-        .split_once(": {")
-        .and_then(|(_, json)| serde_json::from_str::<serde_json::Value>(&format!("{{{json}")).ok())
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| message.to_owned())
-}
-
 /// Write one line on standard output; when the reader has gone (a closed pipe), exit at
 /// once with success, as command-line tools do, rather than panic.
 pub fn write_stdout_line(args: std::fmt::Arguments<'_>) {
@@ -763,6 +788,6 @@ pub fn write_stdout_line(args: std::fmt::Arguments<'_>) {
             std::process::exit(0);
         }
         eprintln!("error: writing to standard output: {e}");
-        std::process::exit(74);
+        std::process::exit(i32::from(exit::IO));
     }
 }

@@ -71,7 +71,7 @@ pub struct ImportReply {
 pub enum ImportError {
     #[error("collection {0:?} is not in the configuration")]
     NoCollection(String),
-    #[error("collection {collection:?} is fed by the mirror source {source_name:?}; import into a collection of its own")]
+    #[error("collection {collection:?} is mirrored from the source {source_name:?}; imports go to private collections only")]
     Mirrored {
         collection: String,
         source_name: String,

@@ -22,7 +22,8 @@
 //! - [`lab`]: the offline lab (an OTX-like upstream, the mirror and the server).
 //! - [`backup`]: `export` and `import-backup` of a stopped server's store.
 //! - [`probe`]: `healthcheck`, the container's health probe.
-//! - [`cli`]: the `taxii-mirror` subcommands.
+//! - [`cli`]: the `taxii-mirror` subcommands; [`cli_admin`]: their calls to the running
+//!   server's admin listener, and what a failed call means (one line, an exit code).
 #![forbid(unsafe_code)]
 
 /// Print a line on standard output for a command's user. Unlike `println!`, a reader that
@@ -40,6 +41,7 @@ pub mod auth;
 pub mod backup;
 pub mod certs;
 pub mod cli;
+pub mod cli_admin;
 pub mod config;
 pub mod error;
 pub mod file_access;

@@ -44,3 +44,29 @@ impl AppState {
             .collect()
     }
 }
+
+/// Each configured collection with its block count and last label, then each collection
+/// the store holds that the configuration no longer names (its data is kept, never
+/// served), marked `"configured": false` (blocking: reads the store).
+pub fn collection_status(state: &AppState) -> Vec<serde_json::Value> {
+    let entry = |name: &str, configured: bool| {
+        serde_json::json!({
+            "name": name,
+            "blocks": state.store.total(name).unwrap_or(0),
+            "last_label": state.store.last_label(name).ok().flatten().map(|t| t.to_string()),
+            "configured": configured,
+        })
+    };
+    let mut out: Vec<serde_json::Value> = state
+        .config
+        .collections
+        .iter()
+        .map(|c| entry(&c.name, true))
+        .collect();
+    for name in state.store.collections().unwrap_or_default() {
+        if !state.collections.contains_key(&name) {
+            out.push(entry(&name, false));
+        }
+    }
+    out
+}

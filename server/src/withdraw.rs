@@ -33,6 +33,17 @@ pub enum WithdrawError {
     Store(#[from] StoreError),
 }
 
+impl WithdrawError {
+    /// HTTP status of the admin reply.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            WithdrawError::UnknownCollection(_) => 404,
+            WithdrawError::BadValue(..) => 400,
+            WithdrawError::Store(_) => 500,
+        }
+    }
+}
+
 /// What a withdrawal or sweep did to one collection.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Outcome {

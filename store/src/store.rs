@@ -215,6 +215,10 @@ impl Store {
     }
 
     /// Names of all collections, in byte order.
+    ///
+    /// TODO(store): a collection cannot be deleted (its blocks, segment space, index
+    /// entries and metadata); one removed from the configuration keeps its data, which
+    /// `status` lists as not configured, until a delete exists.
     pub fn collections(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.collection_ids()?.into_iter().map(|(n, _)| n).collect())
     }

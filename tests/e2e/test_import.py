@@ -284,9 +284,9 @@ def test_a_mirrored_collection_takes_no_import(binary, pki, password_hash, tmp_p
         f = tmp_path / "one.txt"
         f.write_text("mine.example.com\n")
         r = run_bin("import", "feed", f, "--data", tmp_path / "data", check=False)
-        assert r.returncode == 1, r.stderr
-        assert 'nothing imported: collection "feed" is fed by the mirror source "partner"' \
-            in r.stderr, r.stderr
+        assert r.returncode == 64, r.stderr
+        assert ('nothing imported: collection "feed" is mirrored from the source "partner"; '
+                "imports go to private collections only") in r.stderr, r.stderr
         assert count(s.client(), "feed") == 0
     finally:
         s.stop()
