@@ -301,6 +301,16 @@ impl SourceConfig {
         if self.collection.trim().is_empty() || self.collection.contains('\0') {
             return Err(bad("collection", "must be a non-empty name without NUL"));
         }
+        if self
+            .upstream_collections()
+            .iter()
+            .any(|c| c.trim().is_empty())
+        {
+            return Err(bad(
+                "upstream_collection",
+                "an upstream collection name is empty",
+            ));
+        }
         self.validate_numbers()?;
         match self.kind {
             SourceKind::Taxii11 => {

@@ -331,8 +331,172 @@ impl Config {
             path: origin.to_path_buf(),
             message: describe_toml_error(text, &e),
         })?;
+        // Checked before relative paths are resolved: an empty `data_dir` would become the
+        // configuration's own folder.
+        config
+            .check_blanks()
+            .map_err(|blank| ConfigError::Invalid {
+                path: origin.to_path_buf(),
+                message: match blank.line_in(text) {
+                    Some(line) => format!("line {line}: {}", blank.message),
+                    None => blank.message,
+                },
+            })?;
         config.resolve_paths(base);
         Ok(config)
+    }
+
+    /// Every required string (names, users, upstream collections, variables, URLs, paths)
+    /// must say something: an empty or blank one is refused, with where it is.
+    pub fn check_blanks(&self) -> Result<(), Blank> {
+        let blank = |s: &str| s.trim().is_empty();
+        let opt = |s: &Option<String>| s.as_deref().is_some_and(blank);
+        let path = |p: &Path| p.as_os_str().is_empty();
+        let found = |table: &'static str, index: usize, key: &'static str, message: String| {
+            Err(Blank {
+                table,
+                index,
+                key,
+                message,
+            })
+        };
+        let top = |key: &'static str| Blank {
+            table: "",
+            index: 0,
+            key,
+            message: format!("{key}: must not be empty"),
+        };
+        if path(&self.data_dir) {
+            return Err(top("data_dir"));
+        }
+        if opt(&self.public_url) {
+            return Err(top("public_url"));
+        }
+        for (key, empty) in [
+            ("cert", path(&self.listen.cert)),
+            ("key", path(&self.listen.key)),
+        ] {
+            if empty {
+                return found("listen", 0, key, format!("listen.{key}: must not be empty"));
+            }
+        }
+        let p = &self.paths;
+        for (key, value) in [
+            ("discovery", &p.discovery),
+            ("collection_management", &p.collection_management),
+            ("poll", &p.poll),
+            ("inbox", &p.inbox),
+        ] {
+            if blank(value) {
+                return found("paths", 0, key, format!("paths.{key}: must not be empty"));
+            }
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            if blank(&u.name) {
+                return found("user", i, "name", "user.name: must not be empty".into());
+            }
+            if blank(&u.password_hash) {
+                return found(
+                    "user",
+                    i,
+                    "password_hash",
+                    format!(
+                        "user \"{}\": password_hash must not be empty (make one with \
+                         `taxii-mirror hash-password`)",
+                        u.name
+                    ),
+                );
+            }
+        }
+        for (i, c) in self.collections.iter().enumerate() {
+            if blank(&c.name) {
+                return found(
+                    "collection",
+                    i,
+                    "name",
+                    "collection.name: must not be empty".into(),
+                );
+            }
+            let lists: [(&'static str, &[String]); 3] = [
+                ("read", &c.read),
+                ("write", &c.write),
+                ("kinds", c.kinds.as_deref().unwrap_or_default()),
+            ];
+            for (key, values) in lists {
+                if values.iter().any(|v| blank(v)) {
+                    return found(
+                        "collection",
+                        i,
+                        key,
+                        format!("collection \"{}\": {key}: an entry is empty", c.name),
+                    );
+                }
+            }
+            if opt(&c.profile) {
+                return found(
+                    "collection",
+                    i,
+                    "profile",
+                    format!("collection \"{}\": profile: must not be empty", c.name),
+                );
+            }
+        }
+        for (i, src) in self.sources.iter().enumerate() {
+            let named = |key: &'static str| {
+                Err(Blank {
+                    table: "source",
+                    index: i,
+                    key,
+                    message: if blank(&src.name) {
+                        format!("source.{key}: must not be empty")
+                    } else {
+                        format!("source \"{}\": {key}: must not be empty", src.name)
+                    },
+                })
+            };
+            let strings: [(&'static str, bool); 11] = [
+                ("name", blank(&src.name)),
+                ("collection", blank(&src.collection)),
+                ("upstream_collection", opt(&src.upstream_collection)),
+                ("collections", src.collections.iter().any(|c| blank(c))),
+                ("username", opt(&src.username)),
+                ("password_env", opt(&src.password_env)),
+                ("api_key_env", opt(&src.api_key_env)),
+                ("poll_url", opt(&src.poll_url)),
+                ("discovery_url", opt(&src.discovery_url)),
+                ("base_url", opt(&src.base_url)),
+                ("proxy", opt(&src.proxy)),
+            ];
+            if let Some((key, _)) = strings.into_iter().find(|(_, empty)| *empty) {
+                return named(key);
+            }
+            for (key, value) in [
+                ("ca_file", &src.ca_file),
+                ("client_cert", &src.client_cert),
+                ("client_key", &src.client_key),
+            ] {
+                if value.as_deref().is_some_and(path) {
+                    return named(key);
+                }
+            }
+        }
+        let a = &self.allowlist;
+        for (key, values) in [
+            ("domains", &a.domains),
+            ("urls", &a.urls),
+            ("ips", &a.ips),
+            ("hashes", &a.hashes),
+        ] {
+            if values.iter().any(|v| blank(v)) {
+                return found(
+                    "allowlist",
+                    0,
+                    key,
+                    format!("allowlist.{key}: an entry is empty"),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Resolve relative file paths against `base`.
@@ -361,6 +525,7 @@ impl Config {
 
     /// Every consistency rule a file must meet; the message names the key.
     pub fn check(&self) -> Result<(), String> {
+        self.check_blanks().map_err(|b| b.message)?;
         let secs = self.listen.cert_check_secs;
         if !secs.is_finite() || secs < 0.0 {
             return Err(format!(
@@ -492,6 +657,55 @@ impl Config {
     }
 }
 
+/// An empty or blank required string: which key of which table, and what to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blank {
+    /// `user`, `collection`, `source` (arrays of tables), `listen`, `paths`, `allowlist`,
+    /// or `""` for a top-level key.
+    pub table: &'static str,
+    /// Which `[[table]]` of the file, from 0 (0 for the others).
+    pub index: usize,
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl Blank {
+    /// The line of `text` where the key is set: in the `index`-th `[[table]]` (or the
+    /// `[table]`, or before the first table), the first line assigning `key`.
+    pub fn line_in(&self, text: &str) -> Option<usize> {
+        let mut section = String::new();
+        let mut seen = 0usize;
+        for (n, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if let Some(header) = t.strip_prefix('[') {
+                let array = header.starts_with('[');
+                let name = header.trim_matches(|c| c == '[' || c == ']').trim();
+                section = if array {
+                    seen += usize::from(name == self.table);
+                    format!("[[{name}]]")
+                } else {
+                    name.to_string()
+                };
+                continue;
+            }
+            let here = match self.table {
+                "" => section.is_empty(),
+                "user" | "collection" | "source" => {
+                    section == format!("[[{}]]", self.table) && seen == self.index + 1
+                }
+                table => section == table,
+            };
+            let assigns = t
+                .strip_prefix(self.key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='));
+            if here && assigns {
+                return Some(n + 1);
+            }
+        }
+        None
+    }
+}
+
 /// The line of the file where a check failed: the first line holding the most specific
 /// quoted value the message names (the last one quoted, e.g. an undeclared user).
 fn line_of(text: &str, message: &str) -> Option<usize> {
@@ -610,6 +824,75 @@ mod tests {
         assert_eq!(line_of(&bad, &err), Some(10), "{err}");
         let bad = format!("{BASE}\n[[collection]]\nname = \"x\"\nkinds = [\"port\"]\n");
         assert!(parse(&bad).unwrap_err().contains("\"port\""));
+    }
+
+    /// The message of `Config::parse` (which finds blanks before paths are resolved).
+    fn parse_error(text: &str) -> String {
+        match Config::parse(text, Path::new("c.toml"), Path::new(".")) {
+            Ok(_) => String::from("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn empty_and_blank_required_strings_are_refused_with_their_line() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        let user = format!("[[user]]\nname = \"esa\"\npassword_hash = \"{hash}\"\n");
+        let source = "[[source]]\nname = \"up\"\nkind = \"taxii11\"\ncollection = \"a\"\n\
+                      poll_url = \"https://up.example/poll\"\nupstream_collection = \"x\"\n";
+        let good = format!(
+            "{BASE}\n{user}[[collection]]\nname = \"a\"\nread = [\"esa\"]\n\
+             [[collection]]\nname = \"b\"\n{source}"
+        );
+        assert_eq!(parse_error(&good), "accepted");
+        // (what to replace, by what, the line expected, a word of the message)
+        let cases = [
+            (
+                "name = \"b\"",
+                "name = \"\"",
+                15,
+                "collection.name: must not be empty",
+            ),
+            ("name = \"b\"", "name = \"   \"", 15, "collection.name"),
+            ("name = \"a\"", "name = \"\"", 12, "collection.name"),
+            (
+                "read = [\"esa\"]",
+                "read = [\"esa\", \"\"]",
+                13,
+                "read: an entry is empty",
+            ),
+            ("name = \"esa\"", "name = \" \"", 9, "user.name"),
+            ("name = \"up\"", "name = \"\"", 17, "source.name"),
+            (
+                "collection = \"a\"",
+                "collection = \"\"",
+                19,
+                "source \"up\": collection",
+            ),
+            (
+                "upstream_collection = \"x\"",
+                "upstream_collection = \"\"",
+                21,
+                "upstream_collection",
+            ),
+            ("data_dir = \"data\"", "data_dir = \"\"", 2, "data_dir"),
+            ("cert = \"server.crt\"", "cert = \"\"", 5, "listen.cert"),
+        ];
+        for (from, to, line, word) in cases {
+            // Replace the last occurrence: the later table, where a name repeats.
+            let at = good.rfind(from).unwrap_or_else(|| panic!("{from}"));
+            let text = format!("{}{to}{}", &good[..at], &good[at + from.len()..]);
+            let err = parse_error(&text);
+            assert!(
+                err.starts_with(&format!("c.toml: line {line}: ")),
+                "{to}: {err}"
+            );
+            assert!(err.contains(word), "{to}: {err}");
+        }
+        let text = format!("{good}username = \"\"\n");
+        assert!(parse_error(&text).contains("line 22: source \"up\": username"));
+        let text = format!("{good}[allowlist]\ndomains = [\"\"]\n");
+        assert!(parse_error(&text).contains("line 23: allowlist.domains"));
     }
 
     #[test]

@@ -21,6 +21,35 @@ def test_check_config_accepts_a_good_file_and_refuses_a_bad_one(pki, password_ha
     assert r.returncode == 64 and "plain-text-password" not in r.stderr
 
 
+def test_check_config_refuses_empty_names_with_file_and_line(pki, password_hash, tmp_path):
+    text = make_config(tmp_path / "data", pki, password_hash,
+                       collections={"a": dict(read=["esa"]), "b": dict(read=["esa"])})
+    source = ('[[source]]\nname = "up"\nkind = "taxii11"\ncollection = "a"\n'
+              'poll_url = "https://127.0.0.1:9/poll"\nupstream_collection = "x"\n')
+    cases = [
+        ('name = "b"', 'name = ""', "collection.name: must not be empty"),
+        ('name = "b"', 'name = "  "', "collection.name: must not be empty"),
+        ('name = "reader"', 'name = ""', "user.name: must not be empty"),
+        ('read = ["esa"]', 'read = [""]', 'collection "b": read: an entry is empty'),
+        ('name = "up"', 'name = ""', "source.name: must not be empty"),
+        ('collection = "a"', 'collection = ""', 'source "up": collection: must not be empty'),
+        ('upstream_collection = "x"', 'upstream_collection = " "',
+         'source "up": upstream_collection: must not be empty'),
+    ]
+    for n, (old, new, said) in enumerate(cases):
+        whole = text + source
+        at = whole.rindex(old)
+        bad_text = whole[:at] + new + whole[at + len(old):]
+        line = bad_text[:at].count("\n") + 1
+        bad = tmp_path / f"blank-{n}.toml"
+        bad.write_text(bad_text)
+        r = run_bin("check-config", bad, check=False)
+        assert r.returncode == 64, (new, r.stderr)
+        assert r.stderr.strip() == f"{bad}: line {line}: {said}", (new, r.stderr)
+        r = run_bin("serve", "--config", bad, check=False, timeout=30)
+        assert r.returncode == 64 and f"line {line}: {said}" in r.stderr, (new, r.stderr)
+
+
 def test_serve_refuses_a_bad_config_with_exit_64(pki, password_hash, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(make_config(tmp_path / "data", pki, password_hash).replace("[listen]", "[listen]\nnope = 1"))
