@@ -8,25 +8,16 @@
 //! `ordinality`, the first of each run is kept without those attributes.
 
 use quick_xml::events::Event;
-use quick_xml::name::{Namespace, PrefixDeclaration, ResolveResult};
-use quick_xml::NsReader;
+use quick_xml::name::{Namespace, ResolveResult};
 
 use crate::edit::{self, Attr, Splice};
-use crate::{ns, StixError, MAX_DEPTH};
+use crate::{ns, StixError};
 
 /// Convert a STIX 1.2 package to 1.1.1. Content that is not a package element (escaped
 /// text, another document) cannot be converted and is an error; a package that already
 /// says 1.1.1 comes back unchanged.
 pub fn to_stix_111(content: &[u8], ns_context: &[(String, String)]) -> Result<Vec<u8>, StixError> {
-    let mut reader = NsReader::from_reader(content);
-    for (prefix, uri) in ns_context {
-        let decl = if prefix.is_empty() {
-            PrefixDeclaration::Default
-        } else {
-            PrefixDeclaration::Named(prefix)
-        };
-        let _ = reader.resolver_mut().add(decl, Namespace(uri));
-    }
+    let mut reader = ns::reader_in_context(content, ns_context);
     let not_package = || StixError::Xml {
         position: 0,
         message: "content is not a STIX_Package element".into(),
@@ -50,10 +41,7 @@ pub fn to_stix_111(content: &[u8], ns_context: &[(String, String)]) -> Result<Ve
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(StixError::TooDeep(MAX_DEPTH));
-                }
+                ns::descend(&mut depth)?;
                 if cutting.is_some() {
                     if is_empty {
                         depth -= 1;

@@ -30,3 +30,34 @@ pub const MUTEX_OBJ: &str = "http://cybox.mitre.org/objects#MutexObject-2";
 pub const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// Namespace of OTX ids (`alienvault-otx:`).
 pub const ALIENVAULT_OTX: &str = "https://otx.alienvault.com";
+
+/// A namespace-aware reader over `content` that also knows the prefixes declared around it:
+/// a TAXII content block's namespace context (`(prefix, uri)`, an empty prefix for the
+/// default namespace). Reserved prefixes (`xml`, `xmlns`) cannot be rebound; the
+/// envelope's copy of them is moot and left out.
+pub(crate) fn reader_in_context<'a>(
+    content: &'a [u8],
+    ns_context: &[(String, String)],
+) -> quick_xml::NsReader<&'a [u8]> {
+    use quick_xml::name::{Namespace, PrefixDeclaration};
+    let mut reader = quick_xml::NsReader::from_reader(content);
+    for (prefix, uri) in ns_context {
+        let decl = if prefix.is_empty() {
+            PrefixDeclaration::Default
+        } else {
+            PrefixDeclaration::Named(prefix)
+        };
+        let _ = reader.resolver_mut().add(decl, Namespace(uri));
+    }
+    reader
+}
+
+/// One element deeper: `depth` counts it, and content nested deeper than
+/// [`crate::MAX_DEPTH`] is an error.
+pub(crate) fn descend(depth: &mut usize) -> Result<(), crate::StixError> {
+    *depth += 1;
+    if *depth > crate::MAX_DEPTH {
+        return Err(crate::StixError::TooDeep(crate::MAX_DEPTH));
+    }
+    Ok(())
+}

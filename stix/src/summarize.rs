@@ -14,7 +14,7 @@ pub(crate) mod track;
 mod tests;
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{Namespace, PrefixDeclaration, QName, ResolveResult};
+use quick_xml::name::{Namespace, QName, ResolveResult};
 use quick_xml::NsReader;
 
 use crate::{ns, Indicator, StixError};
@@ -95,16 +95,7 @@ fn read_once(
     ns_context: &[(String, String)],
     mut track: Option<&mut Track>,
 ) -> Result<Pass, StixError> {
-    let mut reader = NsReader::from_reader(input);
-    for (prefix, uri) in ns_context {
-        let decl = if prefix.is_empty() {
-            PrefixDeclaration::Default
-        } else {
-            PrefixDeclaration::Named(prefix)
-        };
-        // Reserved prefixes (`xml`, `xmlns`) cannot be rebound; the envelope's copy is moot.
-        let _ = reader.resolver_mut().add(decl, Namespace(uri));
-    }
+    let mut reader = ns::reader_in_context(input, ns_context);
 
     // Find the root element, collecting any top-level text in case the package is escaped.
     let mut top_text = String::new();
@@ -181,10 +172,7 @@ fn read_package(
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(StixError::TooDeep(MAX_DEPTH));
-                }
+                ns::descend(&mut depth)?;
                 let (ns_result, local) = reader.resolver().resolve_element(e.name());
                 let ns_uri = namespace_of(&ns_result);
                 let local = local.as_ref();
