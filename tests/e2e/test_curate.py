@@ -274,6 +274,12 @@ def test_a_push_refused_whole_gets_failure_with_the_reasons(servers, tmp_path):
         "older than max_age_days = 30)"), r.text("Message")
     assert count(esa, "esafeed") == before
     assert "inbox refused: nothing stored" in mirror.log()
+    # The request counter tells the refusal from a success.
+    from test_ops import samples
+    failed = [v for (name, labels), v in samples(mirror).items()
+              if name == "taxii_mirror_requests_total"
+              and ("collection", "esafeed") in labels and ("status", "FAILURE") in labels]
+    assert failed == [1.0], failed
 
     # Some stored: SUCCESS, with every count.
     r = check(esa.post("/services/inbox", inbox_message(
