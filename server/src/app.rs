@@ -75,6 +75,8 @@ impl App {
             for name in &names {
                 store.ensure_collection(name)?;
             }
+            // Recorded for `status` on a stopped server given only the data folder.
+            crate::state::record_configured(&store, &names)?;
             if !store.index_ready()? {
                 // A store from before the indicator index: index what it holds, once.
                 // TODO(store): this runs before the listeners bind; a large store delays the

@@ -297,6 +297,9 @@ fn status(data_dir: &Path, configured: Option<&[String]>) -> ExitCode {
         Err(admin_error) => match store::Store::open(data_dir) {
             Ok(store) => {
                 let sources = mirror::persisted_status(&store).unwrap_or_default();
+                // Without a configuration, the names configured at the last start.
+                let recorded = crate::state::configured_at_last_start(&store);
+                let configured = configured.or(recorded.as_deref());
                 let collections: Vec<serde_json::Value> = store
                     .collections()
                     .unwrap_or_default()
@@ -306,7 +309,6 @@ fn status(data_dir: &Path, configured: Option<&[String]>) -> ExitCode {
                             "name": c,
                             "blocks": store.total(&c).unwrap_or(0),
                         });
-                        // Whether it is configured is known only from a configuration.
                         if let Some(names) = configured {
                             entry["configured"] = names.contains(&c).into();
                         }

@@ -70,3 +70,18 @@ pub fn collection_status(state: &AppState) -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// Metadata namespace and key of the collection names configured at the last start.
+const CONFIGURED: (&str, &str) = ("server", "configured_collections");
+
+/// Record the configured collection names in the store.
+pub fn record_configured(store: &store::Store, names: &[String]) -> Result<(), store::StoreError> {
+    let json = serde_json::to_vec(names).unwrap_or_default();
+    store.meta_put(CONFIGURED.0, CONFIGURED.1, &json)
+}
+
+/// The collection names configured at the server's last start, when it recorded them.
+pub fn configured_at_last_start(store: &store::Store) -> Option<Vec<String>> {
+    let bytes = store.meta_get(CONFIGURED.0, CONFIGURED.1).ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
