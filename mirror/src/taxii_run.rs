@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use crate::checkpoint::{checkpoint_key, Checkpoint, CHECKPOINT_NS};
 use crate::error::SourceError;
-use crate::ingest::prepare_taxii;
+use crate::ingest::prepare_taxii_split;
 use crate::poll::{max_label_after, next_cursor, poll_window, NextCursor, Part};
 use crate::source::{secs_to_us, RunStats, Shared, SourceTask};
 use crate::taxii_client::TaxiiEndpoint;
@@ -28,9 +28,11 @@ type RunResult = Result<RunStats, (RunStats, SourceError)>;
 /// Parts received and waiting to be stored while the next one is fetched. With the part
 /// being fetched and the part being stored, at most this + 2 parts are held at once.
 ///
-/// TODO(mirror): the append of a part (records, dedupe keys and indicator-index entries in
-/// one sled batch) is the back-fill's bottleneck, about twice the time of reading the part;
-/// the 5,000 pulses/s needs a cheaper append (see bench/README.md).
+/// TODO(mirror): with the indicator index written as sorted runs (store format 3) the
+/// append of a 600-pulse part takes about 15 ms of CPU of the 256 ms a part takes in the
+/// back-fill benchmark; fetching and parsing the next part, reading this one (on two
+/// threads) and, in the benchmark, the upstream server on the same two cores take the
+/// rest. 2,295 pulses/s at load 9 to 12 is short of the 5,000 (bench/README.md).
 const PARTS_IN_FLIGHT: usize = 1;
 
 /// Storing the parts of one window as they arrive.
@@ -131,7 +133,7 @@ impl PartIngest {
         );
         let job = move || -> Result<_, SourceError> {
             let started = Instant::now();
-            let prepared = prepare_taxii(&source, part.blocks, part.repaired, first_index)?;
+            let prepared = prepare_taxii_split(&source, part.blocks, part.repaired, first_index)?;
             let kept = curation.apply_with(&allow, &collection, prepared.blocks, Timestamp::now());
             let indicators = if kept.dropped + kept.edited > 0 {
                 kept.indicators
