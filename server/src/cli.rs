@@ -675,6 +675,16 @@ fn import(
                     )
                 }
             },
+            Err(e @ cli_admin::AdminError::NoAnswer(_)) => {
+                // The import is one batch: it is stored whole or not at all.
+                return fail_with(
+                    e.exit_code(),
+                    format!(
+                        "{e}: the import may have been stored or not; run the same import \
+                         again (values the collection already holds are skipped)"
+                    ),
+                );
+            }
             Err(e) => return fail_with(e.exit_code(), format!("nothing imported: {e}")),
         };
     let kinds: Vec<String> = reply

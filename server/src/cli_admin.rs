@@ -19,6 +19,9 @@ pub enum AdminError {
     Refused { status: u16, message: String },
     /// The server failed, or its answer could not be read.
     Failed(String),
+    /// The request may have reached the server, but no answer came (it stopped or was
+    /// killed while serving it): what was asked may or may not have been done.
+    NoAnswer(String),
 }
 
 impl AdminError {
@@ -26,7 +29,9 @@ impl AdminError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AdminError::NoDataDir(_) => exit::NO_INPUT,
-            AdminError::NotRunning(_) | AdminError::Failed(_) => exit::UNAVAILABLE,
+            AdminError::NotRunning(_) | AdminError::Failed(_) | AdminError::NoAnswer(_) => {
+                exit::UNAVAILABLE
+            }
             AdminError::Denied(_) => exit::NO_PERM,
             // A bad value or body: the data is wrong.
             AdminError::Refused {
@@ -52,6 +57,7 @@ impl fmt::Display for AdminError {
             | AdminError::NotRunning(m)
             | AdminError::Denied(m)
             | AdminError::Failed(m)
+            | AdminError::NoAnswer(m)
             | AdminError::Refused { message: m, .. } => f.write_str(m),
         }
     }
@@ -115,14 +121,14 @@ pub fn request(
                     data_dir.display()
                 ))
             } else {
-                AdminError::Failed(format!("the server at {addr} did not answer: {e}"))
+                AdminError::NoAnswer(format!("the server at {addr} did not answer: {e}"))
             }
         })?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| AdminError::Failed(format!("the answer from {addr} broke off: {e}")))?;
+            .map_err(|e| AdminError::NoAnswer(format!("the answer from {addr} broke off: {e}")))?;
         Ok::<_, AdminError>((status, text))
     })?;
     if status.is_success() {
