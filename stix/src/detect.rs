@@ -76,7 +76,9 @@ pub fn kind_by_name(name: &str) -> Option<IndicatorKind> {
 
 /// Detect the kind of one value and return it in canonical form.
 pub fn detect(raw: &str) -> Result<Indicator, Rejection> {
-    let value = refang(raw.trim());
+    // A byte-order mark or zero-width space around a value (lists joined with `cat`, text
+    // copied from a web page) is not part of it.
+    let value = refang(raw.trim_matches(|c: char| c.is_whitespace() || invisible(c)));
     if value.len() > MAX_VALUE {
         return Err(Rejection::TooLong);
     }
@@ -121,6 +123,15 @@ const DETECTION_ORDER: [IndicatorKind; 9] = [
     IndicatorKind::Domain,
 ];
 
+/// Characters that print as nothing: byte-order mark, zero-width and direction marks, soft
+/// hyphen, word joiners.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{feff}' | '\u{00ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+    )
+}
+
 /// The canonical spelling of `value` as a `kind`, or `None` when it is not one.
 ///
 /// This is the form indexes key on: two spellings of one value give the same text.
@@ -156,12 +167,18 @@ pub fn canonical(kind: IndicatorKind, value: &str) -> Option<String> {
         IndicatorKind::Email => {
             let (local, domain) = value.rsplit_once('@')?;
             let domain = canonical_domain(domain)?;
+            // Lower-cased first: some letters take more bytes in lower case (U+023E), and the
+            // limit holds for the spelling stored.
+            let local = local.to_lowercase();
             let local_ok = !local.is_empty()
                 && local.len() <= 64
-                && !local
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '@'));
-            local_ok.then(|| format!("{}@{domain}", local.to_lowercase()))
+                && !local.chars().any(|c| {
+                    c.is_whitespace()
+                        || c.is_control()
+                        || invisible(c)
+                        || matches!(c, '<' | '>' | '@')
+                });
+            local_ok.then(|| format!("{local}@{domain}"))
         }
         IndicatorKind::Domain => canonical_domain(value),
         IndicatorKind::Mutex => Some(value.to_owned()),

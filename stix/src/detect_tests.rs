@@ -182,3 +182,32 @@ fn canonical_agrees_with_extraction_forms() {
         Some("http://user:pw@[2001:db8::1]:80/x")
     );
 }
+
+#[test]
+fn invisible_characters_around_a_value_are_dropped_and_inside_an_address_refused() {
+    // Found by fuzzing import_list: a byte-order mark at the start of a line (two lists
+    // joined with `cat`) became part of an e-mail address.
+    assert_eq!(
+        kind_of("\u{feff}ir@uevil.example.ceom0"),
+        Some((Email, "ir@uevil.example.ceom0".into()))
+    );
+    assert_eq!(
+        kind_of("evil.example.com\u{200b}"),
+        Some((Domain, "evil.example.com".into()))
+    );
+    assert_eq!(canonical(Email, "\u{feff}ir@evil.example.com"), None);
+    assert_eq!(canonical(Email, "a\u{200d}b@evil.example.com"), None);
+}
+
+#[test]
+fn an_address_whose_lower_case_is_longer_is_measured_in_lower_case() {
+    // Found by fuzzing import_value: U+023E is 2 bytes, its lower case U+2C66 is 3, so a
+    // local part of 64 bytes became 66 once lower-cased and its canonical form was refused.
+    let local = format!("{}{}", "\u{23e}".repeat(2), "a".repeat(60));
+    assert_eq!(local.len(), 64);
+    assert_eq!(kind_of(&format!("{local}@example.test")), None);
+    let fits = format!("{}{}", "\u{23e}".repeat(2), "a".repeat(58));
+    let (kind, value) = kind_of(&format!("{fits}@example.test")).unwrap();
+    assert_eq!(kind, Email);
+    assert_eq!(canonical(Email, &value).as_deref(), Some(value.as_str()));
+}

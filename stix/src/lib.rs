@@ -9,6 +9,7 @@
 //!   indexes key on.
 //! - [`build`]: writes a schema-valid `STIX_Package` from a [`build::PackageSpec`].
 //! - [`list`]: a team's list of values as STIX 1.2 packages.
+//! - [`list_file`]: reading a team's list files (plain, CSV) for `import`.
 //! - [`otx`]: the OTX DirectConnect JSON model and the pulse → STIX 1.2 mapping.
 //! - [`curate`]: allowlists, withdrawn values and feed profiles applied to a block.
 //! - [`downgrade`]: a STIX 1.2 package served as STIX 1.1.1.
@@ -24,6 +25,7 @@ pub mod downgrade;
 mod edit;
 mod error;
 pub mod list;
+pub mod list_file;
 pub mod ns;
 pub mod otx;
 mod summarize;

@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
-use stix::detect::{self, Rejection};
-use stix::Indicator;
+use crate::detect::{self, Rejection};
+use crate::Indicator;
 use taxii::Timestamp;
 
 /// One accepted value and the line it came from.
@@ -51,6 +51,18 @@ pub enum Format {
 /// Read and check one list file. `now` decides which expiry dates are past.
 pub fn read_file(path: &Path, now: Timestamp) -> Result<ListFile, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    read_bytes(path, bytes, now)
+}
+
+/// [`read_file`] on the bytes of a file already read (`path` names it in errors and decides
+/// the format by its extension).
+pub fn read_bytes(path: &Path, bytes: Vec<u8>, now: Timestamp) -> Result<ListFile, String> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(format!(
+            "{}:1: UTF-16 text; save the list as UTF-8",
+            path.display()
+        ));
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
@@ -404,5 +416,5 @@ fn records(text: &str, delimiter: u8) -> (Vec<(usize, Vec<String>)>, Option<usiz
 }
 
 #[cfg(test)]
-#[path = "lists_tests.rs"]
+#[path = "list_file_tests.rs"]
 mod tests;

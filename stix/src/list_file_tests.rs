@@ -1,11 +1,11 @@
 //! Tests of list file reading.
 
 use super::*;
-use stix::IndicatorKind::*;
+use crate::IndicatorKind::*;
 
 const NOW: Timestamp = Timestamp::from_micros(1_800_000_000_000_000); // 2027-01-15
 
-fn kinds(file: &ListFile) -> Vec<(usize, stix::IndicatorKind, &str)> {
+fn kinds(file: &ListFile) -> Vec<(usize, crate::IndicatorKind, &str)> {
     file.values
         .iter()
         .map(|v| (v.line, v.indicator.kind, v.indicator.value.as_str()))
@@ -162,4 +162,33 @@ fn files_that_are_not_text_name_the_line() {
     assert!(err.ends_with("bad.txt:3: not UTF-8 text"), "{err}");
     let missing = read_file(&dir.path().join("missing.txt"), NOW).unwrap_err();
     assert!(missing.contains("missing.txt"), "{missing}");
+}
+
+#[test]
+fn utf16_files_are_refused_with_a_hint() {
+    for bom in [&b"\xff\xfe"[..], &b"\xfe\xff"[..]] {
+        let mut bytes = bom.to_vec();
+        bytes.extend_from_slice(b"e\0v\0i\0l\0\n\0");
+        let err = read_bytes(Path::new("list.txt"), bytes, NOW).unwrap_err();
+        assert_eq!(err, "list.txt:1: UTF-16 text; save the list as UTF-8");
+    }
+    let latin1 = b"caf\xe9.example.com\n".to_vec();
+    let err = read_bytes(Path::new("list"), latin1, NOW).unwrap_err();
+    assert_eq!(err, "list:1: not UTF-8 text");
+}
+
+#[test]
+fn a_byte_order_mark_inside_the_file_is_not_part_of_a_value() {
+    // Found by fuzzing (import_list): lists joined with `cat` carry a mark on later lines.
+    let text = "\u{2}va\u{2}valulue,type,desle.ceom0\n\u{feff}ir@uevil.example.ceom0\n\u{feff}evrom,domain,ines wavee,";
+    let file = read_bytes(Path::new("list.csv"), text.as_bytes().to_vec(), NOW).unwrap();
+    let values: Vec<&str> = file
+        .values
+        .iter()
+        .map(|v| v.indicator.value.as_str())
+        .collect();
+    assert!(values.iter().all(|v| !v.contains('\u{feff}')), "{values:?}");
+    let plain = "evil.example.com\n\u{feff}second.example.com\n";
+    let file = parse(plain, Format::Plain, NOW);
+    assert_eq!(file.values[1].indicator.value, "second.example.com");
 }
