@@ -210,21 +210,29 @@ def main():
                       f"feed {len(feed_ids)}")
     up.stop(20)
     mirror.stop(20)
+    verified = {}
     for name in ("upstream", "mirror"):
-        r = run("verify", work / name / "data")
+        r = run("verify", "--deep", work / name / "data")
+        verified[name] = "consistent" if r.returncode == 0 else "PROBLEMS"
         if r.returncode != 0:
             errors.append(f"verify {name}: {r.stdout[-2000:]} {r.stderr[-2000:]}")
 
+    # The first quarter is warm-up (caches and pools fill); start, middle and end are the
+    # means of the second, third and last quarters.
     q = max(1, len(samples) // 4)
     early = statistics.mean(samples[q:2 * q]) if len(samples) >= 4 else 0
+    middle = statistics.mean(samples[2 * q:3 * q]) if len(samples) >= 4 else 0
     late = statistics.mean(samples[-q:]) if samples else 0
     if early and (late > early * 1.15 and late - early > 16 * 1024):
         errors.append(f"upstream RSS grew from {early / 1024:.0f} MB to {late / 1024:.0f} MB")
     figures = dict(stats, seconds=round(time.monotonic() - started), mirror_kills=kills,
                    blocks_fed=len(feed_ids), blocks_copied=len(copy_ids),
-                   rss_mb_second_quarter=round(early / 1024, 1),
-                   rss_mb_last_quarter=round(late / 1024, 1),
-                   rss_ratio_last_to_second_quarter=round(late / early, 3) if early else None,
+                   rss_mb_first_sample=round(samples[0] / 1024, 1) if samples else None,
+                   rss_mb_start=round(early / 1024, 1),
+                   rss_mb_middle=round(middle / 1024, 1),
+                   rss_mb_end=round(late / 1024, 1),
+                   rss_ratio_end_to_start=round(late / early, 3) if early else None,
+                   verify=verified,
                    errors=len(errors), work=str(work))
     print(json.dumps(figures))
     for e in errors[:20]:
