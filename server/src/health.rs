@@ -2,8 +2,9 @@
 //! reach it (never behind TAXII auth; the listener is loopback unless configured otherwise).
 //!
 //! - `/healthz`: the process answers.
-//! - `/readyz`: the store answers a read, and every enabled source has succeeded recently:
-//!   its last success is at most twice its interval plus [`READY_SLACK_SECS`] old. A source
+//! - `/readyz`: the store answers a read and takes writes, and every enabled source has
+//!   succeeded recently: its last success is at most twice its interval plus
+//!   [`READY_SLACK_SECS`] old. A source
 //!   disabled in the configuration does not count; one disabled because its secret is
 //!   missing does (it is a mistake, not a choice).
 //! - `/metrics`: Prometheus text format (see [`crate::metrics`]).
@@ -67,6 +68,11 @@ pub fn problems(state: &AppState) -> Vec<String> {
     let mut out = Vec::new();
     if let Err(e) = state.store.collections() {
         out.push(format!("store: {e}"));
+    }
+    if let Some(why) = state.store.write_failure() {
+        out.push(format!(
+            "store: writes fail since {why}; restart taxii-mirror once the cause (a full disk?) is fixed"
+        ));
     }
     let statuses = state
         .mirror

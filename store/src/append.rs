@@ -123,7 +123,7 @@ impl Store {
             wrote_meta = true;
         }
         if !labels.is_empty() || wrote_meta {
-            tree.apply_batch(batch)?;
+            tree.apply_batch(batch).map_err(|e| self.write_failed(e))?;
         }
         if !labels.is_empty() {
             self.inner.segments.commit(segment_end);

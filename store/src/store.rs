@@ -36,6 +36,9 @@ pub(crate) struct Inner {
     /// Bytes an append must leave free on the store's file system (see
     /// [`Store::set_min_free_bytes`]).
     pub(crate) min_free: AtomicU64,
+    /// The first failed write of the database, once one failed (see
+    /// [`Store::write_failure`]).
+    pub(crate) write_failure: Mutex<Option<String>>,
 }
 
 /// The label state guarded by the writer mutex.
@@ -129,6 +132,7 @@ impl Store {
                 now,
                 dir: dir.to_path_buf(),
                 min_free: AtomicU64::new(DEFAULT_MIN_FREE_BYTES),
+                write_failure: Mutex::new(None),
             }),
         };
         store.mark_index_ready_if_empty()?;
@@ -146,10 +150,10 @@ impl Store {
     /// 0 turns the check off (a full disk then surfaces as an I/O error).
     ///
     /// TODO(store): when something else fills the disk past the reserve, sled's failed write
-    /// stops every later write until a restart, and the batch whose flush failed stays
-    /// readable until then although its caller got an error (after the restart it may or may
-    /// not be there; sent again, it is stored once). Reopening sled in place needs every
-    /// handle and iterator released first.
+    /// stops every later write until a restart ([`Store::write_failure`] says so, and
+    /// `/readyz` fails), and the batch whose flush failed stays readable until then although
+    /// its caller got an error (after the restart it may or may not be there; sent again, it
+    /// is stored once). Reopening sled in place needs every handle and iterator released.
     pub fn set_min_free_bytes(&self, bytes: u64) {
         self.inner.min_free.store(bytes, Ordering::Relaxed);
     }
@@ -265,8 +269,38 @@ impl Store {
     /// Make everything written so far durable (fsync). Call before acknowledging an inbox
     /// message; sled also flushes on its own every half second.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
+        self.inner.db.flush().map_err(|e| self.write_failed(e))?;
         Ok(())
+    }
+
+    /// Why the database stopped taking writes, once it has: sled keeps refusing every
+    /// write of the process after one of its own writes failed (a full disk, an I/O
+    /// error), so only a restart brings writes back. `None` while writes work.
+    pub fn write_failure(&self) -> Option<String> {
+        self.inner
+            .write_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Note a failed database write (the first one is kept and logged) and pass it on.
+    pub(crate) fn write_failed(&self, e: sled::Error) -> StoreError {
+        if matches!(e, sled::Error::Io(_)) {
+            let mut first = self
+                .inner
+                .write_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if first.is_none() {
+                tracing::error!(
+                    cause = %e,
+                    "the database refuses writes from now on: restart taxii-mirror once the cause is fixed"
+                );
+                *first = Some(e.to_string());
+            }
+        }
+        e.into()
     }
 
     /// Size of the database and segment files on disk, in bytes.

@@ -6,8 +6,9 @@ pushes fill it:
   names the cause, polls go on, and once space returns (the tmpfs is remounted larger) pushes
   are stored again without a restart;
 - without it (`min_free_mb = 0`) the kernel's ENOSPC reaches the segment writer and then
-  sled itself: each push still gets FAILURE, nothing half-written is ever served, and after
-  a restart with space the store verifies clean and takes the refused pushes.
+  sled itself: each push still gets FAILURE, nothing half-written is ever served, `/readyz`
+  says writes fail until a restart, and after a restart with space the store verifies clean
+  and takes the refused pushes.
 
 Every case ends with `taxii-mirror verify --deep` clean and a poll that returns each block
 the server acknowledged exactly once. Mounting needs root (the tests run as root here and in
@@ -20,6 +21,7 @@ import string
 import subprocess
 
 import pytest
+import requests
 
 from builders import STIX_12, content_block, inbox_message
 from conftest import Server, make_config, run_bin
@@ -129,6 +131,9 @@ def test_disk_full_with_the_reserve_refuses_pushes_and_resumes_without_restart(
         assert push(client, [big(i, rng) for i in refused]).status == "FAILURE"
         assert stored_numbers(client) == set(acknowledged)
         assert server.alive()
+        # Nothing failed inside the database: it still takes writes.
+        r = requests.get(f"http://{server.addrs['admin']}/readyz", timeout=10)
+        assert r.status_code == 200, r.text
 
         mount(disk, LARGER, remount=True)
         # Space is back: the refused push and more go in, no restart needed.
@@ -182,6 +187,11 @@ def test_disk_full_without_the_reserve_fails_cleanly_and_recovers_after_restart(
             failed = True
             break
         assert failed, "200 small pushes fit on a full disk"
+        # The database refuses writes until a restart: readiness says so.
+        r = requests.get(f"http://{server.addrs['admin']}/readyz", timeout=10)
+        assert r.status_code == 503 and "writes fail since" in r.text, r.text
+        assert error_lines(server, "the database refuses writes from now on"), \
+            server.log()[-2000:]
         assert server.alive()
         assert set(acknowledged) <= stored_numbers(client)
     finally:
@@ -194,6 +204,8 @@ def test_disk_full_without_the_reserve_fails_cleanly_and_recovers_after_restart(
     server.addrs = {}
     server.start()
     try:
+        r = requests.get(f"http://{server.addrs['admin']}/readyz", timeout=10)
+        assert r.status_code == 200, r.text
         client = server.client()
         held = stored_numbers(client)
         assert set(acknowledged) <= held, "an acknowledged block was lost"
