@@ -425,10 +425,17 @@ impl Store {
         value: &str,
     ) -> Result<bool, StoreError> {
         let id = self.collection_id(collection)?;
-        Ok(self
-            .entries_for(&value_digest(kind, value))?
-            .iter()
-            .any(|&(i, _)| i == id))
+        let digest = value_digest(kind, value);
+        for item in self.inner.tree.scan_prefix([RUN, digest[0]]) {
+            let (_, run) = item?;
+            if matches_in(&run, &digest)?
+                .chunks_exact(ENTRY)
+                .any(|e| id_label_of(e).0 == id)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// `(collection id, label)` of every entry with `digest`, sorted, each once.
