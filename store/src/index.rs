@@ -15,10 +15,11 @@
 //! An append (or a restore, a rebuild chunk, an upgrade chunk) writes its entries as one
 //! level 0 run per bucket it touches, in the same batch as the blocks, so the index never
 //! disagrees with the blocks after a crash. Every [`FANOUT`]th such write merges, bucket by
-//! bucket, every level holding [`FANOUT`] runs or more into one run of the next level, in a
-//! batch of its own per bucket: a merge only regroups entries, so it may stop anywhere and
-//! is finished by a later one. A bucket therefore holds a few runs per level and a number of
-//! levels that grows with the logarithm of the store's size.
+//! bucket, a level holding [`FANOUT`] runs or more into one run of the next level (level
+//! `L` is looked at every `FANOUT^(L+1)` writes), in a batch of its own per bucket: a merge
+//! only regroups entries, so it may stop anywhere and is finished by a later one. A bucket
+//! therefore holds a few runs per level and a number of levels that grows with the
+//! logarithm of the store's size, and a merge pass mostly reads the small recent runs.
 //!
 //! A look-up reads one bucket (one prefix scan), binary-searches each run for the digest,
 //! then reads the record of each block found (title, package id, source, ingest time; the
@@ -32,7 +33,6 @@
 //! again and checks that each has its entry.
 
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use taxii::Timestamp;
 
 use crate::error::StoreError;
@@ -330,7 +330,7 @@ pub(crate) fn recorded_seq(tree: &sled::Tree) -> Result<u64, StoreError> {
 struct Run {
     key: Option<sled::IVec>,
     seq: u64,
-    value: Vec<u8>,
+    value: sled::IVec,
 }
 
 impl Store {
@@ -644,49 +644,64 @@ impl Store {
     }
 
     /// After the batch holding run `seq` is applied: every [`FANOUT`]th run, merge full
-    /// levels. A failed merge changes nothing and is retried by the next; the index stays
-    /// complete either way. Call under the writer lock.
+    /// levels. Level `L` is looked at when `seq` is a multiple of `FANOUT^(L+1)`, so a pass
+    /// reads the small recent runs and only now and then the large old ones. A failed merge
+    /// changes nothing and is retried by a later one; the index stays complete either way.
+    /// Call under the writer lock.
     pub(crate) fn index_written(&self, seq: Option<u64>) {
-        if seq.is_some_and(|s| s.is_multiple_of(FANOUT as u64)) {
-            if let Err(e) = self.merge_runs() {
-                tracing::warn!(cause = %e, "indicator index merge failed; the next one retries");
+        let Some(seq) = seq else {
+            return;
+        };
+        let mut levels = 0u8;
+        let mut step = FANOUT as u64;
+        while seq.is_multiple_of(step) {
+            levels += 1;
+            match step.checked_mul(FANOUT as u64) {
+                Some(next) => step = next,
+                None => break,
+            }
+        }
+        if levels > 0 {
+            if let Err(e) = self.merge_runs(levels) {
+                tracing::warn!(cause = %e, "indicator index merge failed; a later one retries");
             }
         }
     }
 
-    /// Merge, in every bucket, each level holding [`FANOUT`] runs or more into one run of
-    /// the next level; one batch per bucket.
-    pub(crate) fn merge_runs(&self) -> Result<(), StoreError> {
+    /// In every bucket, going up from level 0 through `levels - 1`: a level holding
+    /// [`FANOUT`] runs or more (counting the run merged from the level below) becomes one
+    /// run of the next level; the first level that is not full ends the bucket's pass. One
+    /// batch per bucket.
+    pub(crate) fn merge_runs(&self, levels: u8) -> Result<(), StoreError> {
         for bucket in 0..=u8::MAX {
-            self.merge_bucket(bucket)?;
+            self.merge_bucket(bucket, levels)?;
         }
         Ok(())
     }
 
-    fn merge_bucket(&self, bucket: u8) -> Result<(), StoreError> {
+    fn merge_bucket(&self, bucket: u8, levels: u8) -> Result<(), StoreError> {
         let tree = &self.inner.tree;
-        let mut levels: BTreeMap<u8, Vec<Run>> = BTreeMap::new();
-        for item in tree.scan_prefix([RUN, bucket]) {
-            let (k, v) = item?;
-            let (level, seq) = level_seq_of(&k).ok_or_else(corrupt_run)?;
-            levels.entry(level).or_default().push(Run {
-                key: Some(k),
-                seq,
-                value: v.to_vec(),
-            });
-        }
-        if levels.values().all(|runs| runs.len() < FANOUT) {
-            return Ok(());
-        }
         let mut batch = sled::Batch::default();
-        while let Some((level, runs)) = levels.pop_first() {
+        let mut merged = false;
+        let mut carry: Option<Run> = None;
+        for level in 0..levels {
+            let mut runs = Vec::new();
+            for item in tree.scan_prefix([RUN, bucket, level]) {
+                let (k, v) = item?;
+                let (_, seq) = level_seq_of(&k).ok_or_else(corrupt_run)?;
+                runs.push(Run {
+                    key: Some(k),
+                    seq,
+                    value: v,
+                });
+            }
+            runs.extend(carry.take());
             if runs.len() < FANOUT {
                 for run in runs.into_iter().filter(|r| r.key.is_none()) {
                     batch.insert(&run_key(bucket, level, run.seq)[..], run.value);
                 }
-                continue;
+                break;
             }
-            let next = level.checked_add(1).ok_or_else(corrupt_run)?;
             let mut entries: Vec<Entry> = Vec::new();
             let mut seq = 0;
             for run in runs {
@@ -707,13 +722,19 @@ impl Store {
             entries.dedup();
             // The merged run takes the greatest sequence of those it replaces: sequences
             // stay unique within a level, since a level 0 run never reuses one.
-            levels.entry(next).or_default().push(Run {
+            carry = Some(Run {
                 key: None,
                 seq,
-                value: entries.concat(),
+                value: sled::IVec::from(entries.concat()),
             });
+            merged = true;
         }
-        tree.apply_batch(batch)?;
+        if let Some(run) = carry {
+            batch.insert(&run_key(bucket, levels, run.seq)[..], run.value);
+        }
+        if merged {
+            tree.apply_batch(batch)?;
+        }
         Ok(())
     }
 }
