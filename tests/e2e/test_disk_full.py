@@ -10,22 +10,25 @@ pushes fill it:
   says writes fail until a restart, and after a restart with space the store verifies clean
   and takes the refused pushes.
 
+A mirror back-fill that meets the reserve logs an `error`, keeps what it stored, and
+completes by itself once space returns.
+
 Every case ends with `taxii-mirror verify --deep` clean and a poll that returns each block
 the server acknowledged exactly once. Mounting needs root (the tests run as root here and in
 CI); a refused mount fails the test.
 """
 
-import os
 import random
 import string
 import subprocess
+import time
 
 import pytest
 import requests
 
-from builders import STIX_12, content_block, inbox_message
-from conftest import Server, make_config, run_bin
-from packages import package_id, pkg, pkg_with_description
+from builders import content_block, inbox_message
+from conftest import PASSWORD, Server, make_config, run_bin, toml_str
+from packages import pkg
 from taxii import check, poll_all
 
 SMALL = "16m"
@@ -52,17 +55,18 @@ def umount(point):
 
 
 def big(n, rng):
-    # Random letters: nothing on the way from the push to the disk makes them smaller.
+    # Random letters in the title: nothing on the way from the push to the disk makes them
+    # smaller. One indicator, so that a mirror keeps the package too.
     text = "".join(rng.choices(string.ascii_letters, k=TEXT_BYTES))
-    return content_block(pkg_with_description(n, text, TAG), binding=STIX_12)
+    return content_block(pkg(n, TAG, title=text))
 
 
 def small(n):
     return content_block(pkg(n, TAG))
 
 
-def push(client, blocks):
-    return check(client.post("/services/inbox", inbox_message(blocks, [TAG])))
+def push(client, blocks, collection=TAG):
+    return check(client.post("/services/inbox", inbox_message(blocks, [collection])))
 
 
 def stored_numbers(client):
@@ -216,4 +220,47 @@ def test_disk_full_without_the_reserve_fails_cleanly_and_recovers_after_restart(
         assert stored_numbers(client) == set(acknowledged) | set(refused) | set(tiny)
     finally:
         server.stop()
+    verify_deep(disk / "data")
+
+
+def test_disk_full_during_a_mirror_backfill_resumes_once_space_returns(
+        disk, tmp_path, make_server, pki, password_hash, monkeypatch):
+    upstream = make_server("full-upstream", collections={"feed": dict(read=["esa"], write=["esa"])})
+    rng = random.Random(10)
+    up = upstream.client()
+    up.timeout = 60
+    fed = []
+    for p in range(80):  # about 15 MB: more than the small disk holds
+        numbers = list(range(p * BLOCKS_PER_PUSH, (p + 1) * BLOCKS_PER_PUSH))
+        assert push(up, [big(n, rng) for n in numbers], "feed").status == "SUCCESS"
+        fed += numbers
+
+    monkeypatch.setenv("FULL_TEST_UPSTREAM_PASSWORD", PASSWORD)
+    text = make_config(disk / "data", pki, password_hash,
+                       collections={TAG: dict(read=["esa"], write=[])},
+                       limits={"min_free_mb": 4})
+    text += "\n".join([
+        "[[source]]", 'name = "up"', 'kind = "taxii11"', f'collection = "{TAG}"',
+        f"poll_url = {toml_str(upstream.base + '/services/poll')}",
+        'upstream_collection = "feed"', 'username = "esa"',
+        'password_env = "FULL_TEST_UPSTREAM_PASSWORD"', f"ca_file = {toml_str(pki['ca'])}",
+        "backfill_days = 1", "window_days = 1", "interval_secs = 3600",
+        "backoff_initial_secs = 0.2", "backoff_max_secs = 1"]) + "\n"
+    mirror = Server(tmp_path / "mirror", text, pki["ca"]).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not error_lines(mirror, "could not store what the upstream sent", "disk full"):
+            assert time.monotonic() < deadline, mirror.log()[-3000:]
+            time.sleep(0.5)
+        held = stored_numbers(mirror.client())
+        assert held < set(fed), "the back-fill fit on the small disk"
+
+        mount(disk, LARGER, remount=True)
+        deadline = time.monotonic() + 180
+        while len(stored_numbers(mirror.client())) < len(fed):
+            assert time.monotonic() < deadline, mirror.log()[-3000:]
+            time.sleep(1)
+        assert stored_numbers(mirror.client()) == set(fed)
+    finally:
+        mirror.stop()
     verify_deep(disk / "data")
