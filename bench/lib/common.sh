@@ -108,7 +108,7 @@ discovery_xml() {
 count_blocks() { grep -o '<[A-Za-z0-9_]*:Content_Block>' "$1" | wc -l; }
 
 # Poll every part of a collection over one connection (py/full_poll.py), each part saved
-# as DIR/part-NNNNN.xml. Sets FP_PARTS, FP_BYTES, FP_MS.
+# as DIR/part-NNNNN.xml (read and dropped instead with FP_DISCARD=1). Sets FP_PARTS, FP_BYTES, FP_MS.
 # Usage: full_poll BASE_URL AUTHORIZATION_VALUE COLLECTION DIR
 full_poll() {
     local base=$1 auth=$2 collection=$3 dir=$4 hostport json
@@ -116,7 +116,7 @@ full_poll() {
     rm -rf "$dir"
     json=$(python3 "$BENCH/py/full_poll.py" --host "${hostport%:*}" --port "${hostport##*:}" \
         --authorization "$auth" --collection "$collection" --cafile "$CA_CRT" --out "$dir" \
-        ${FP_BINDING:+--binding "$FP_BINDING"}) \
+        ${FP_BINDING:+--binding "$FP_BINDING"} ${FP_DISCARD:+--discard}) \
         || die "full poll of $base failed"
     read -r FP_PARTS FP_BYTES FP_MS < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["parts"], d["bytes"], d["ms"])' "$json")
 }

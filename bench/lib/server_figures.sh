@@ -2,17 +2,34 @@
 # small-window polls per second with p99 at several concurrencies; taxii-mirror against
 # OpenTAXII 0.9.3 and (full poll) nginx. Sourced, not executed.
 
-# Generate the inbox batches once per (BLOCKS, SEED, BATCH).
+# Keep the CACHE_KEEP most recently used entries of one kind under CACHE (the newest
+# first by mtime); older ones are deleted. Usage: prune_cache PREFIX
+prune_cache() {
+    local prefix=$1 old
+    # shellcheck disable=SC2012
+    ls -1td "$CACHE/$prefix"* 2>/dev/null | tail -n +$((CACHE_KEEP + 1)) | while read -r old; do
+        log "cache: removing $old (CACHE_KEEP=$CACHE_KEEP)"
+        rm -rf "$old"
+    done
+}
+
+# Generate the inbox batches once per (BLOCKS, SEED, BATCH): CACHE/blocks-BLOCKS-SEED-BATCH,
+# reused by every later run with the same parameters.
 prepare_blocks() {
-    BLOCKS_DIR=$WORK/blocks
-    local key="$BLOCKS $SEED $BATCH"
-    if [ "$(cat "$BLOCKS_DIR/params" 2>/dev/null)" != "$key" ]; then
-        log "generating $BLOCKS STIX packages (~4 KB each) in inbox batches of $BATCH"
+    BLOCKS_DIR=$CACHE/blocks-$BLOCKS-$SEED-$BATCH
+    if [ ! -f "$BLOCKS_DIR/done" ]; then
+        log "generating $BLOCKS STIX packages (~4 KB each) in inbox batches of $BATCH into $BLOCKS_DIR"
         rm -rf "$BLOCKS_DIR"
+        local t0; t0=$(now_ns)
         python3 "$BENCH/py/inbox_batches.py" gen --count "$BLOCKS" --seed "$SEED" --batch "$BATCH" \
-            --collection bench --out "$BLOCKS_DIR" --meta "$BLOCKS_DIR/meta.json" || die "generation failed"
-        echo "$key" >"$BLOCKS_DIR/params"
+            --collection bench --out "$BLOCKS_DIR" --meta "$BLOCKS_DIR/meta.json" --jobs 2 || die "generation failed"
+        touch "$BLOCKS_DIR/done"
+        log "generated in $(( $(ms_between "$t0" "$(now_ns)") / 1000 )) s"
+    else
+        log "reusing the generated blocks in $BLOCKS_DIR"
+        touch "$BLOCKS_DIR"
     fi
+    prune_cache blocks-
     RAW_BYTES=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["raw_bytes"])' "$BLOCKS_DIR/meta.json")
 }
 
@@ -30,12 +47,14 @@ inbox_all() {
     INBOX_MS=$(ms_between "$t0" "$(now_ns)")
 }
 
-# Run wrk. Usage: run_wrk URL CONNS WINDOWS_FILE COLLECTION AUTH_VALUE OUTFILE.
+# Run wrk. Usage: run_wrk URL CONNS WINDOWS_FILE COLLECTION AUTH_VALUE OUTFILE [SECS].
+# A request is timed out after SECS (default WRK_SECS, at least 10 s).
 # Sets WRK_RPS, WRK_P99_MS, WRK_BAD (bad responses + socket errors).
 run_wrk() {
-    local url=$1 conns=$2 windows=$3 collection=$4 auth=$5 out=$6 threads=$WRK_THREADS
+    local url=$1 conns=$2 windows=$3 collection=$4 auth=$5 out=$6 secs=${7:-$WRK_SECS} threads=$WRK_THREADS
+    local timeout=$(( secs > 10 ? secs : 10 ))
     [ "$conns" -lt "$threads" ] && threads=$conns
-    "$WRK" -t "$threads" -c "$conns" -d "${WRK_SECS}s" --timeout 10s --latency \
+    "$WRK" -t "$threads" -c "$conns" -d "${secs}s" --timeout "${timeout}s" --latency \
         -s "$BENCH/lib/poll.lua" "$url" -- "$windows" "$collection" "$auth" >"$out" 2>&1 \
         || die "wrk failed: $(tail -5 "$out")"
     WRK_RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
@@ -48,7 +67,7 @@ run_wrk() {
 }
 
 # The timestamp labels of every block of a full poll folder, in order.
-labels_of() { cat "$1"/part-*.xml | grep -o ':Timestamp_Label>[^<][^<]*<' | sed 's/^:Timestamp_Label>//; s/<$//'; }
+labels_of() { grep -o ':Timestamp_Label>[^<][^<]*<' | sed 's/^:Timestamp_Label>//; s/<$//'; }
 
 # Windows (label[i], label[i+WINDOW]] for NWINDOWS random i. Usage: make_windows LABELS OUT
 make_windows() {
@@ -112,13 +131,20 @@ run_server_figures() {
     full_poll "$OURS_URL" "$ours_auth_value" bench "$WORK/poll-ours"
     local ours_fp_ms=$FP_MS ours_fp_bytes=$FP_BYTES ours_fp_parts=$FP_PARTS
     local ours_fp_hwm; ours_fp_hwm=$(vm_hwm_kb "$OURS_PID")
-    local ours_fp_blocks; ours_fp_blocks=$(count_blocks_dir "$WORK/poll-ours")
+    # The parts, concatenated one by one into the file nginx serves later (so the disk
+    # holds one copy: 4 GB at 1,000,000 blocks).
+    mkdir -p "$WORK/static"
+    : >"$WORK/static/full.xml"
+    local f
+    for f in "$WORK"/poll-ours/part-*.xml; do cat "$f" >>"$WORK/static/full.xml" && rm -f "$f"; done
+    rm -rf "$WORK/poll-ours"
+    local ours_fp_blocks; ours_fp_blocks=$(grep -o '<[A-Za-z0-9_]*:Content_Block>' "$WORK/static/full.xml" | wc -l)
     [ "$ours_fp_blocks" = "$BLOCKS" ] || die "taxii-mirror full poll returned $ours_fp_blocks blocks, expected $BLOCKS"
+    labels_of "$WORK/static/full.xml" >"$WORK/labels-ours.txt"
     # A second pass, with the store's pages now cached: reported in the notes.
-    full_poll "$OURS_URL" "$ours_auth_value" bench "$WORK/poll-ours-2"
+    FP_DISCARD=1 full_poll "$OURS_URL" "$ours_auth_value" bench "$WORK/poll-ours-2"
     local ours_fp2_mbps; ours_fp2_mbps=$(mbps "$FP_BYTES" "$FP_MS")
     rm -rf "$WORK/poll-ours-2"
-    labels_of "$WORK/poll-ours" >"$WORK/labels-ours.txt"
     make_windows "$WORK/labels-ours.txt" "$WORK/windows-ours.txt"
     check_window "$OURS_URL/services/poll" "$ours_auth" "$WORK/windows-ours.txt" taxii-mirror
     declare -A ours_rps ours_p99 ours_bad
@@ -130,16 +156,41 @@ run_server_figures() {
     done
     local ours_wrk_hwm; ours_wrk_hwm=$(vm_hwm_kb "$OURS_PID")
     stop_ours "$OURS_PID"
+    rm -rf "$data"
 
     # ---- OpenTAXII: load by SQL, restart, full poll, windows ----
     local otdir=$WORK/opentaxii otport; otport=$(free_port)
     opentaxii_prepare "$otdir" "$otport"
-    log "OpenTAXII: loading $BLOCKS blocks into its sqlite store with SQLAlchemy Core"
-    local t0; t0=$(now_ns)
-    (cd "$BENCH/py" && OPENTAXII_CONFIG=$otdir/opentaxii.yml "$VENV/bin/python" opentaxii_load.py \
-        --db "sqlite:///$otdir/data.db" --collection bench --count "$BLOCKS" --seed "$SEED") \
-        || die "OpenTAXII load failed"
-    local ot_load_ms; ot_load_ms=$(ms_between "$t0" "$(now_ns)")
+    # The loaded database is kept in CACHE per (BLOCKS, SEED, PART_BLOCKS) and copied in on
+    # later runs: OpenTAXII's code is pinned, so the rows it serves are the same (the load
+    # takes minutes at 1,000,000 blocks; the copy seconds).
+    local ot_cache=$CACHE/opentaxii-$BLOCKS-$SEED-$PART_BLOCKS ot_load_ms ot_load_note
+    if [ -f "$ot_cache/done" ]; then
+        log "OpenTAXII: copying its loaded sqlite store from $ot_cache"
+        cp "$ot_cache/data.db" "$otdir/data.db" || die "copy of $ot_cache/data.db failed"
+        touch "$ot_cache"
+        ot_load_ms=$(cat "$ot_cache/load_ms")
+        ot_load_note="the bulk was loaded by SQL in ${ot_load_ms} ms in an earlier run and copied in"
+    else
+        log "OpenTAXII: loading $BLOCKS blocks into its sqlite store with SQLAlchemy Core"
+        local t0; t0=$(now_ns)
+        (cd "$BENCH/py" && OPENTAXII_CONFIG=$otdir/opentaxii.yml "$VENV/bin/python" opentaxii_load.py \
+            --db "sqlite:///$otdir/data.db" --collection bench --count "$BLOCKS" --seed "$SEED") \
+            || die "OpenTAXII load failed"
+        ot_load_ms=$(ms_between "$t0" "$(now_ns)")
+        ot_load_note="the bulk was loaded by SQL in ${ot_load_ms} ms"
+        rm -rf "$ot_cache"
+        # Kept only when the disk has room for it and the rest of the run (8 GB to spare).
+        local need=$(( $(stat -c %s "$otdir/data.db") / 1024 + 8 * 1024 * 1024 ))
+        if [ "$(df -Pk "$CACHE" | awk 'NR == 2 {print $4}')" -gt "$need" ]; then
+            mkdir -p "$ot_cache"
+            cp "$otdir/data.db" "$ot_cache/data.db" && echo "$ot_load_ms" >"$ot_cache/load_ms" \
+                && touch "$ot_cache/done" || log "warning: could not keep OpenTAXII's store in $ot_cache"
+        else
+            log "OpenTAXII: not keeping its loaded store in $CACHE (too little disk space)"
+        fi
+    fi
+    prune_cache opentaxii-
     local ot_store; ot_store=$(stat -c %s "$otdir/data.db")
     starts=()
     for k in $(seq 1 "$STARTUP_RUNS"); do
@@ -182,17 +233,16 @@ EOF
     check_window "$OT_URL/services/poll" "$ot_auth" "$WORK/windows-ot.txt" OpenTAXII
     declare -A ot_rps ot_p99 ot_bad
     for c in $WRK_CONNS; do
-        log "OpenTAXII: small-window polls, $c connections, ${WRK_SECS}s"
-        run_wrk "$OT_URL/services/poll" "$c" "$WORK/windows-ot.txt" bench "Bearer $OT_TOKEN" "$WORK/wrk-ot-$c.txt"
+        log "OpenTAXII: small-window polls, $c connections, ${OT_WRK_SECS}s"
+        run_wrk "$OT_URL/services/poll" "$c" "$WORK/windows-ot.txt" bench "Bearer $OT_TOKEN" "$WORK/wrk-ot-$c.txt" "$OT_WRK_SECS"
         ot_rps[$c]=$WRK_RPS; ot_p99[$c]=$WRK_P99_MS; ot_bad[$c]=$WRK_BAD
     done
     stop_pid "$OT_PID" || true
+    rm -rf "$otdir"
 
     # ---- nginx: the same bytes as one static file ----
     local ng_mbps="-" ng_curl_mbps="-"
     if [ "$WITH_NGINX" = 1 ]; then
-        mkdir -p "$WORK/static"
-        cat "$WORK"/poll-ours/part-*.xml >"$WORK/static/full.xml"
         local ngport; ngport=$(free_port)
         start_nginx "$WORK/nginx" "$WORK/static" "$ngport"
         log "nginx: one static file of $(mb "$(stat -c %s "$WORK/static/full.xml")") MB over HTTPS"
@@ -215,15 +265,16 @@ EOF
         done
         ng_curl_mbps=$(mb "$best")
         stop_pid "$NGINX_PID" || true
-        rm -f "$WORK/static/full.xml"
     fi
-    rm -rf "$WORK/poll-ours"
+    rm -rf "$WORK/static"
 
     # ---- figures ----
+    local ot_fp_note="OpenTAXII's full poll not run (OT_FULL_POLL=0)"
+    [ "$OT_FULL_POLL" = 1 ] && ot_fp_note="OpenTAXII $(mb "$ot_fp_bytes") MB in ${ot_fp_ms} ms ($ot_fp_parts parts)"
     local S="Server, $BLOCKS blocks (issues 2 and 7)"
     result "$S" "Full poll, MB/s (all $ours_fp_parts parts, HTTPS)" "$(mbps "$ours_fp_bytes" "$ours_fp_ms")" \
         "$(mbps "$ot_fp_bytes" "$ot_fp_ms")" OpenTAXII 1 \
-        "first pass after a restart; ours $(mb "$ours_fp_bytes") MB in ${ours_fp_ms} ms (second pass $ours_fp2_mbps MB/s); OpenTAXII $(mb "$ot_fp_bytes") MB in ${ot_fp_ms} ms ($ot_fp_parts parts)"
+        "first pass after a restart; ours $(mb "$ours_fp_bytes") MB in ${ours_fp_ms} ms (second pass $ours_fp2_mbps MB/s); $ot_fp_note"
     result "$S" "Full poll, blocks/s" "$(per_sec "$BLOCKS" "$ours_fp_ms")" "$(per_sec "$ot_fp_blocks" "$ot_fp_ms")" OpenTAXII 1 ""
     [ "$WITH_NGINX" = 1 ] && result "$S" "Full poll vs static file, MB/s" \
         "$(mbps "$ours_fp_bytes" "$ours_fp_ms")" "$ng_mbps" nginx 1 \
@@ -234,7 +285,7 @@ EOF
         "ours: VmHWM; OpenTAXII: largest sum of VmRSS, master + $OT_WORKERS workers, sampled every 0.1 s"
     for c in $WRK_CONNS; do
         result "$S" "Small-window polls/s, $c connections" "${ours_rps[$c]}" "${ot_rps[$c]}" OpenTAXII 1 \
-            "$WINDOW blocks per poll, ${WRK_SECS}s of wrk; bad responses: ours ${ours_bad[$c]}, OpenTAXII ${ot_bad[$c]}"
+            "$WINDOW blocks per poll, wrk for ${WRK_SECS}s (OpenTAXII ${OT_WRK_SECS}s); bad responses: ours ${ours_bad[$c]}, OpenTAXII ${ot_bad[$c]}"
         result "$S" "p99 latency, ms, $c connections" "${ours_p99[$c]}" "${ot_p99[$c]}" OpenTAXII 0 ""
     done
     result "$S" "Peak RSS, MB (whole serving run)" "$((ours_wrk_hwm / 1024))" - - 0 "start, full poll and every wrk run"
@@ -246,5 +297,5 @@ EOF
     result "$S" "Store bytes per block" "$((ours_store / BLOCKS))" "$((ot_store / BLOCKS))" OpenTAXII 0 \
         "raw $((RAW_BYTES / BLOCKS)) bytes per block"
     result "$S" "Inbox ingest, blocks/s" "$ours_inbox_rate" "$ot_inbox_rate" OpenTAXII 1 \
-        "batches of $BATCH; ours all $BLOCKS blocks (peak RSS $((ours_load_hwm / 1024)) MB), OpenTAXII a $OT_INBOX_SAMPLE-block sample (the bulk was loaded by SQL in ${ot_load_ms} ms)"
+        "batches of $BATCH; ours all $BLOCKS blocks (peak RSS $((ours_load_hwm / 1024)) MB), OpenTAXII a $OT_INBOX_SAMPLE-block sample ($ot_load_note)"
 }

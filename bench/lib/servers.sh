@@ -67,7 +67,8 @@ stop_ours() {
 start_ours() {
     local config=$1 logfile=$2 t0 addr code i
     t0=$(now_ns)
-    "$BIN" serve --config "$config" 2>"$logfile" &
+    # As deployed (deploy/taxii-mirror.service, Dockerfile): two malloc arenas.
+    MALLOC_ARENA_MAX=${OURS_MALLOC_ARENA_MAX:-2} "$BIN" serve --config "$config" 2>"$logfile" &
     OURS_PID=$!
     track "$OURS_PID"
     wait_for_line "$logfile" 'listening kind="https"' 60 || die "taxii-mirror did not start: $(tail -5 "$logfile")"

@@ -45,9 +45,10 @@ def request(collection, result_id=None, part=None, binding=None):
 
 
 def save(resp, path):
-    """Stream a response body to a file; returns its first 4 KB and its size."""
+    """Stream a response body to a file (None: read and drop it); returns its first 4 KB
+    and its size."""
     head, size = b"", 0
-    with open(path, "wb") as f:
+    with open(path or os.devnull, "wb") as f:
         while True:
             chunk = resp.read(1 << 20)
             if not chunk:
@@ -72,6 +73,7 @@ def main():
     p.add_argument("--get", help="GET this path once instead of polling")
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--binding", help="ask only for this content binding")
+    p.add_argument("--discard", action="store_true", help="read the bodies, write no files")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -94,7 +96,7 @@ def main():
         resp = conn.getresponse()
         if resp.status != 200:
             sys.exit(f"part {part}: HTTP {resp.status}: {resp.read(300)!r}")
-        head, size = save(resp, os.path.join(args.out, f"part-{part:05d}.xml"))
+        head, size = save(resp, None if args.discard else os.path.join(args.out, f"part-{part:05d}.xml"))
         total += size
         root = head[:head.find(b">") + 1]
         if b"Poll_Response" not in root:
