@@ -212,6 +212,7 @@ impl App {
                 .configure(|cfg| routes(cfg, &app_data))
         })
         .workers(workers)
+        .worker_max_blocking_threads(state.config.listen.store_threads.max(1))
         .max_connections(per_worker)
         .max_connection_rate(per_worker.min(256))
         .client_request_timeout(Duration::from_secs(limits.client_timeout_secs))

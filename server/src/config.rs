@@ -68,10 +68,19 @@ pub struct Listen {
     /// Worker threads (default: one per core).
     #[serde(default)]
     pub workers: Option<usize>,
+    /// Threads per worker for store work (poll chunks, inbox appends): few enough that
+    /// busy polls do not crowd the cores and the allocator, since a poll holds one only
+    /// while it reads a chunk, never while a client reads.
+    #[serde(default = "default_store_threads")]
+    pub store_threads: usize,
     /// Seconds between checks of the certificate and key files for a change (reloaded
     /// without dropping connections); 0 turns the check off (SIGHUP still reloads).
     #[serde(default = "default_cert_check_secs")]
     pub cert_check_secs: f64,
+}
+
+fn default_store_threads() -> usize {
+    4
 }
 
 fn default_cert_check_secs() -> f64 {

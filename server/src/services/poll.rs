@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use taxii::{
     Message, PollBy, PollFulfillment, PollRequest, PollResponse, RecordCount, ResponseType,
     Timestamp, Version,
@@ -15,7 +16,7 @@ use taxii::{
 use tracing::info;
 
 use super::subscriptions::SubscriptionRecord;
-use super::{blocking, response_header, BodyStream, Reply};
+use super::{blocking, response_header, Reply};
 use crate::auth::{Access, Caller};
 use crate::error::ServiceError;
 use crate::http_binding::Request;
@@ -88,18 +89,8 @@ pub async fn poll(req: &Request, m: PollRequest) -> Result<Reply, ServiceError> 
     }
 
     // The window's end is a snapshot: every later block gets a later label.
-    let state = req.state.clone();
     let after = m.exclusive_begin;
     let requested_end = m.inclusive_end;
-    let st = state.clone();
-    let (coll, filter) = (collection.clone(), bindings.clone());
-    let (until, total) = blocking(move || {
-        let snapshot = st.store.snapshot_end();
-        let until = requested_end.map_or(snapshot, |e| e.min(snapshot));
-        Ok((until, count(&st, &coll, after, until, &filter)?))
-    })
-    .await?;
-
     let mut response = PollResponse {
         header: response_header(req),
         collection_name: collection.clone(),
@@ -107,59 +98,79 @@ pub async fn poll(req: &Request, m: PollRequest) -> Result<Reply, ServiceError> 
         result_id: None,
         result_part_number: None,
         begin: after,
-        inclusive_end: Some(until),
+        inclusive_end: None,
         subscription_id,
         message: None,
-        record_count: Some(RecordCount {
-            count: total,
-            partial: false,
-        }),
+        record_count: None,
         blocks: Vec::new(),
     };
 
     if params.response_type == ResponseType::CountOnly {
+        let st = req.state.clone();
+        let (coll, filter) = (collection.clone(), bindings.clone());
+        let (until, total) = blocking(move || {
+            let snapshot = st.store.snapshot_end();
+            let until = requested_end.map_or(snapshot, |e| e.min(snapshot));
+            Ok((until, count(&st, &coll, after, until, &filter)?))
+        })
+        .await?;
+        response.inclusive_end = Some(until);
+        response.record_count = Some(RecordCount {
+            count: total,
+            partial: false,
+        });
         return Ok(Reply::message(Message::PollResponse(response), collection));
     }
 
-    if req.version == Version::V10 {
-        // TAXII 1.0 has no parts: one response with the whole window.
-        let plan = PartPlan {
-            after,
-            end: Some(until),
-        };
-        response.record_count = None;
-        return Ok(Reply::Stream(stream_part(req, response, plan, bindings)));
-    }
-
-    // Part 1.
-    let limits = &state.config.limits;
-    let (max_blocks, max_bytes) = (limits.max_blocks_per_part, limits.max_bytes_per_part);
-    let st = state.clone();
-    let (coll, filter) = (collection.clone(), bindings.clone());
-    let planned =
-        blocking(move || plan_part(&st, &coll, after, until, &filter, max_blocks, max_bytes))
-            .await?;
-    response.result_part_number = Some(1);
-    if planned.more {
-        let mut set = ResultSet::new(
+    // Count, plan part 1 and stream it in one task on the blocking pool: a small poll
+    // costs one hand-over between threads, not three.
+    let version = req.version;
+    let user = req.caller.name().to_string();
+    let filter = bindings.clone();
+    stream_planned(req, bindings, move |st| {
+        let snapshot = st.store.snapshot_end();
+        let until = requested_end.map_or(snapshot, |e| e.min(snapshot));
+        response.inclusive_end = Some(until);
+        if version == Version::V10 {
+            // TAXII 1.0 has no parts (nor a record count): one response with the window.
+            let plan = PartPlan {
+                after,
+                end: Some(until),
+            };
+            return Ok((response, plan));
+        }
+        let total = count(st, &collection, after, until, &filter)?;
+        response.record_count = Some(RecordCount {
+            count: total,
+            partial: false,
+        });
+        let limits = &st.config.limits;
+        let (max_blocks, max_bytes) = (limits.max_blocks_per_part, limits.max_bytes_per_part);
+        let planned = plan_part(
+            st,
             &collection,
-            req.caller.name(),
             after,
             until,
-            bindings.clone(),
-            total,
-        );
-        if let Some(end) = planned.end {
-            set.ends.push(end);
+            &filter,
+            max_blocks,
+            max_bytes,
+        )?;
+        response.result_part_number = Some(1);
+        if planned.more {
+            let mut set = ResultSet::new(&collection, &user, after, until, filter, total);
+            if let Some(end) = planned.end {
+                set.ends.push(end);
+            }
+            response.result_id = Some(st.results.insert(set));
+            response.more = true;
         }
-        response.result_id = Some(state.results.insert(set));
-        response.more = true;
-    }
-    let plan = PartPlan {
-        after,
-        end: planned.end,
-    };
-    Ok(Reply::Stream(stream_part(req, response, plan, bindings)))
+        let plan = PartPlan {
+            after,
+            end: planned.end,
+        };
+        Ok((response, plan))
+    })
+    .await
 }
 
 /// Answer a Poll_Fulfillment for part `n` of a result set.
@@ -179,17 +190,19 @@ pub async fn fulfil(req: &Request, m: PollFulfillment) -> Result<Reply, ServiceE
         ));
     }
 
-    // Learn the parts up to n that have not been planned yet.
-    let limits = &state.config.limits;
-    let (max_blocks, max_bytes) = (limits.max_blocks_per_part, limits.max_bytes_per_part);
-    let st = state.clone();
+    // Learn the parts up to n that have not been planned yet, then stream part n, in one
+    // task on the blocking pool.
     let id = m.result_id.clone();
-    let set = blocking(move || {
+    let header = response_header(req);
+    let bindings = set.bindings.clone();
+    stream_planned(req, bindings, move |st| {
+        let limits = &st.config.limits;
+        let (max_blocks, max_bytes) = (limits.max_blocks_per_part, limits.max_bytes_per_part);
         let mut set = set;
         while !set.complete && (set.ends.len() as u64) < n {
             let start = set.start_of(set.ends.len() as u64 + 1).unwrap_or(set.after);
             let planned = plan_part(
-                &st,
+                st,
                 &set.collection,
                 start,
                 set.until,
@@ -212,55 +225,50 @@ pub async fn fulfil(req: &Request, m: PollFulfillment) -> Result<Reply, ServiceE
             }
             s.complete |= complete;
         });
-        Ok(set)
-    })
-    .await?;
 
-    let parts = set.ends.len() as u64;
-    let (plan, more) = if n <= parts {
-        let plan = PartPlan {
-            after: set.start_of(n).unwrap_or(set.after),
-            end: Some(set.ends[(n - 1) as usize]),
+        let parts = set.ends.len() as u64;
+        let (plan, more) = if n <= parts {
+            let plan = PartPlan {
+                after: set.start_of(n).unwrap_or(set.after),
+                end: Some(set.ends[(n - 1) as usize]),
+            };
+            (plan, n < parts || !set.complete)
+        } else if n == parts + 1 {
+            // One past the last part: an empty response (clients that ignore `more` stop
+            // here).
+            (
+                PartPlan {
+                    after: None,
+                    end: None,
+                },
+                false,
+            )
+        } else {
+            return Err(ServiceError::InvalidResponsePart {
+                asked: n,
+                max: parts,
+            });
         };
-        (plan, n < parts || !set.complete)
-    } else if n == parts + 1 {
-        // One past the last part: an empty response (clients that ignore `more` stop here).
-        (
-            PartPlan {
-                after: None,
-                end: None,
-            },
-            false,
-        )
-    } else {
-        return Err(ServiceError::InvalidResponsePart {
-            asked: n,
-            max: parts,
-        });
-    };
 
-    let response = PollResponse {
-        header: response_header(req),
-        collection_name: set.collection.clone(),
-        more,
-        result_id: Some(m.result_id.clone()),
-        result_part_number: Some(n),
-        begin: set.after,
-        inclusive_end: Some(set.until),
-        subscription_id: None,
-        message: None,
-        record_count: Some(RecordCount {
-            count: set.total,
-            partial: false,
-        }),
-        blocks: Vec::new(),
-    };
-    Ok(Reply::Stream(stream_part(
-        req,
-        response,
-        plan,
-        set.bindings,
-    )))
+        let response = PollResponse {
+            header,
+            collection_name: set.collection.clone(),
+            more,
+            result_id: Some(id),
+            result_part_number: Some(n),
+            begin: set.after,
+            inclusive_end: Some(set.until),
+            subscription_id: None,
+            message: None,
+            record_count: Some(RecordCount {
+                count: set.total,
+                partial: false,
+            }),
+            blocks: Vec::new(),
+        };
+        Ok((response, plan))
+    })
+    .await
 }
 
 /// A part's range: `after < label <= end`; no end means an empty part.
@@ -346,111 +354,222 @@ fn plan_part(
     Ok(planned)
 }
 
-/// Write the response head, the part's blocks and the tail on a blocking thread, sending
-/// chunks as they fill. A store failure mid-way aborts the body, so a client never gets a
-/// cut document that looks complete.
-fn stream_part(
+/// Plan a part with `plan` on the blocking pool, then stream the response head, the part's
+/// blocks and the tail, one chunk of about [`CHUNK`] bytes per task on the blocking pool:
+/// no thread is held while the client reads, so a few slow clients cannot take the pool,
+/// and a small poll (plan, head, blocks, tail) costs one hand-over. A planning error is
+/// the request's answer; a store failure mid-way aborts the body, so a client never gets
+/// a cut document that looks complete.
+async fn stream_planned<F>(
     req: &Request,
-    head: PollResponse,
-    plan: PartPlan,
     bindings: Vec<String>,
-) -> BodyStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    plan: F,
+) -> Result<Reply, ServiceError>
+where
+    F: FnOnce(&State) -> Result<(PollResponse, PartPlan), ServiceError> + Send + 'static,
+{
     let state = req.state.clone();
     let version = req.version;
     let user = req.caller.name().to_string();
     let started = Instant::now();
-    tokio::task::spawn_blocking(move || {
-        let collection = head.collection_name.clone();
-        let part = head.result_part_number.unwrap_or(1);
-        let mut buf = Vec::with_capacity(CHUNK * 2);
-        taxii::write::poll_response_head(version, &head, &mut buf);
-        let (mut blocks, mut bytes) = (0u64, 0u64);
-        if let Some(end) = plan.end {
-            let range = match state.store.range(&collection, plan.after, end) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(collection, cause = %e, "poll aborted: store read failed");
-                    state.metrics.poll(&collection, &user, "FAILURE", 0, 0);
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                    return;
-                }
-            };
-            for block in range {
-                let block = match block {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!(collection, cause = %e, "poll aborted: store read failed");
-                        state
-                            .metrics
-                            .poll(&collection, &user, "FAILURE", blocks, bytes);
-                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                        return;
-                    }
-                };
-                let Some(convert) = serve_as(&bindings, &block.binding) else {
-                    continue;
-                };
-                let converted = if convert {
-                    match stix::downgrade::to_stix_111(&block.content, &block.ns_context) {
-                        Ok(c) => Some(c),
-                        Err(e) => {
-                            // TODO(server): a package stored as escaped text is not
-                            // converted; it is served under its own binding rather than
-                            // mislabelled (it is counted, so it cannot be left out).
-                            tracing::warn!(collection, label = %block.label, cause = %e,
-                                "STIX 1.2 block could not be converted to 1.1.1");
-                            None
-                        }
-                    }
-                } else {
-                    None
-                };
-                let (binding, content) = match &converted {
-                    Some(c) => (taxii::BINDING_STIX_111, c.as_slice()),
-                    None => (block.binding.as_str(), block.content.as_slice()),
-                };
-                blocks += 1;
-                bytes += content.len() as u64;
-                let view = taxii::write::BlockRef {
-                    binding,
-                    subtypes: &block.subtypes,
-                    content,
-                    ns_context: &block.ns_context,
-                    timestamp_label: Some(block.label),
-                    message: None,
-                };
-                taxii::write::content_block(version, &view, &mut buf);
-                if buf.len() >= CHUNK {
-                    let chunk =
-                        Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(CHUNK * 2)));
-                    if tx.blocking_send(Ok(chunk)).is_err() {
-                        tracing::warn!(collection, user, "poll abandoned by the client");
-                        state
-                            .metrics
-                            .poll(&collection, &user, "ABANDONED", blocks, bytes);
-                        return;
-                    }
+    let first = tokio::task::spawn_blocking(move || {
+        let (head, plan) = plan(&state)?;
+        let mut writer = PartWriter::new(state, version, user, bindings, started, head, plan);
+        let chunk = writer.next_chunk();
+        Ok::<_, ServiceError>((writer, chunk))
+    })
+    .await
+    .map_err(|e| ServiceError::Failure(format!("poll task failed: {e}")))??;
+
+    let (writer, chunk) = first;
+    let rest = futures_util::stream::unfold(Some(writer), |writer| async move {
+        let mut writer = writer?;
+        if writer.finished() {
+            return None;
+        }
+        let next = tokio::task::spawn_blocking(move || {
+            let chunk = writer.next_chunk();
+            (writer, chunk)
+        })
+        .await;
+        match next {
+            Ok((writer, Some(chunk))) => Some((chunk, Some(writer))),
+            Ok((_, None)) => None,
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+        }
+    });
+    let head = futures_util::stream::iter(chunk);
+    Ok(Reply::Stream(Box::pin(head.chain(rest))))
+}
+
+/// Writes one poll response part chunk by chunk; see [`stream_planned`].
+struct PartWriter {
+    state: State,
+    version: Version,
+    user: String,
+    bindings: Vec<String>,
+    started: Instant,
+    collection: String,
+    part: u64,
+    more: bool,
+    /// Blocks still to read; `None` before the first chunk is written and after the last.
+    range: Option<store::BlockIter>,
+    plan: Option<PartPlan>,
+    head: Option<PollResponse>,
+    blocks: u64,
+    bytes: u64,
+    /// `None` while the part is being written; the outcome for the metrics after.
+    outcome: Option<&'static str>,
+}
+
+impl PartWriter {
+    fn new(
+        state: State,
+        version: Version,
+        user: String,
+        bindings: Vec<String>,
+        started: Instant,
+        head: PollResponse,
+        plan: PartPlan,
+    ) -> PartWriter {
+        PartWriter {
+            state,
+            version,
+            user,
+            bindings,
+            started,
+            collection: head.collection_name.clone(),
+            part: head.result_part_number.unwrap_or(1),
+            more: head.more,
+            range: None,
+            plan: Some(plan),
+            head: Some(head),
+            blocks: 0,
+            bytes: 0,
+            outcome: None,
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// The next chunk of the body (the head with the first blocks, ..., the tail); `None`
+    /// once the tail was sent; an error ends the body.
+    fn next_chunk(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        if self.finished() {
+            return None;
+        }
+        let mut buf = Vec::with_capacity(CHUNK + CHUNK / 2);
+        if let Some(head) = self.head.take() {
+            taxii::write::poll_response_head(self.version, &head, &mut buf);
+            let plan = self.plan.take();
+            if let Some((after, end)) = plan.and_then(|p| p.end.map(|e| (p.after, e))) {
+                match self.state.store.range(&self.collection, after, end) {
+                    Ok(r) => self.range = Some(r),
+                    Err(e) => return Some(Err(self.fail(e))),
                 }
             }
         }
-        taxii::write::poll_response_tail(version, &mut buf);
-        let _ = tx.blocking_send(Ok(Bytes::from(buf)));
-        state
-            .metrics
-            .poll(&collection, &user, "SUCCESS", blocks, bytes);
+        while buf.len() < CHUNK {
+            let Some(block) = self.range.as_mut().and_then(|r| r.next()) else {
+                self.range = None;
+                taxii::write::poll_response_tail(self.version, &mut buf);
+                self.finish();
+                return Some(Ok(Bytes::from(buf)));
+            };
+            let block = match block {
+                Ok(b) => b,
+                Err(e) => return Some(Err(self.fail(e))),
+            };
+            self.write_block(&block, &mut buf);
+        }
+        Some(Ok(Bytes::from(buf)))
+    }
+
+    fn write_block(&mut self, block: &store::StoredBlock, buf: &mut Vec<u8>) {
+        let collection = &self.collection;
+        let Some(convert) = serve_as(&self.bindings, &block.binding) else {
+            return;
+        };
+        let converted = if convert {
+            match stix::downgrade::to_stix_111(&block.content, &block.ns_context) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    // TODO(server): a package stored as escaped text is not converted; it is
+                    // served under its own binding rather than mislabelled (it is counted, so
+                    // it cannot be left out).
+                    tracing::warn!(collection, label = %block.label, cause = %e,
+                        "STIX 1.2 block could not be converted to 1.1.1");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (binding, content) = match &converted {
+            Some(c) => (taxii::BINDING_STIX_111, c.as_slice()),
+            None => (block.binding.as_str(), block.content.as_slice()),
+        };
+        self.blocks += 1;
+        self.bytes += content.len() as u64;
+        let view = taxii::write::BlockRef {
+            binding,
+            subtypes: &block.subtypes,
+            content,
+            ns_context: &block.ns_context,
+            timestamp_label: Some(block.label),
+            message: None,
+        };
+        taxii::write::content_block(self.version, &view, buf);
+    }
+
+    fn fail(&mut self, e: store::StoreError) -> std::io::Error {
+        tracing::error!(collection = self.collection, cause = %e, "poll aborted: store read failed");
+        self.range = None;
+        self.outcome = Some("FAILURE");
+        self.count();
+        std::io::Error::other(e.to_string())
+    }
+
+    fn finish(&mut self) {
+        self.outcome = Some("SUCCESS");
+        self.count();
         info!(
-            user,
-            collection,
-            part,
-            more = head.more,
-            blocks,
-            bytes,
-            ms = started.elapsed().as_millis() as u64,
+            user = self.user,
+            collection = self.collection,
+            part = self.part,
+            more = self.more,
+            blocks = self.blocks,
+            bytes = self.bytes,
+            ms = self.started.elapsed().as_millis() as u64,
             "served poll"
         );
-    });
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
+    }
+
+    fn count(&self) {
+        if let Some(outcome) = self.outcome {
+            self.state.metrics.poll(
+                &self.collection,
+                &self.user,
+                outcome,
+                self.blocks,
+                self.bytes,
+            );
+        }
+    }
+}
+
+impl Drop for PartWriter {
+    fn drop(&mut self) {
+        if self.outcome.is_none() {
+            tracing::warn!(
+                collection = self.collection,
+                user = self.user,
+                "poll abandoned by the client"
+            );
+            self.outcome = Some("ABANDONED");
+            self.count();
+        }
+    }
 }
