@@ -309,3 +309,44 @@ def test_json_logs_and_rust_log_level(pki, password_hash, tmp_path):
 
     records = run_json(config, "warn", tmp_path / "warn.log")
     assert all(r["level"] in ("WARN", "ERROR") for r in records), records
+
+
+def test_a_poll_dropped_mid_way_is_counted_abandoned_and_frees_the_store_pool(
+        pki, password_hash, tmp_path):
+    """A client that reads the start of a large part and hangs up: the server stops writing,
+    logs and counts the poll as abandoned, and (its store pool of one thread being free
+    again) goes on answering polls."""
+    from packages import pkg_with_description
+    text = make_config(tmp_path / "data", pki, password_hash,
+                       collections={"feed": dict(read=["esa"], write=["esa"])},
+                       limits={"max_blocks_per_part": 5000, "max_bytes_per_part": 64 << 20})
+    text = text.replace('[admin]', 'store_threads = 1\n[admin]', 1)
+    s = Server(tmp_path / "srv", text, pki["ca"]).start()
+    try:
+        esa = s.client()
+        filler = "x" * 8000
+        for start in range(0, 1500, 500):
+            push(esa, "feed", [pkg_with_description(n, filler, "drop")
+                               for n in range(start, start + 500)])
+        session = requests.Session()
+        session.trust_env = False
+        for _ in range(3):
+            r = session.post(f"{s.base}/services/poll", data=poll_request("feed").body,
+                             headers=esa.headers(), verify=s.ca, stream=True, timeout=30)
+            assert r.status_code == 200
+            assert b"Poll_Response" in r.raw.read(65536)
+            r.close()
+            session.close()
+            session = requests.Session()
+            session.trust_env = False
+        deadline = time.monotonic() + 20
+        while (value(samples(s), "taxii_mirror_polls_total", collection="feed", user="esa",
+                     status="ABANDONED") or 0) < 3:
+            assert time.monotonic() < deadline, s.log()[-2000:]
+            time.sleep(0.2)
+        assert s.log().count("poll abandoned by the client") == 3
+        # Every part still comes whole afterwards (12 MB through the one store thread).
+        polled = poll_all(esa, "feed")
+        assert len(polled.blocks) == 1500
+    finally:
+        s.stop()
