@@ -67,6 +67,7 @@ stop_ours() {
 start_ours() {
     local config=$1 logfile=$2 t0 addr code i
     t0=$(now_ns)
+    : >"$logfile"   # emptied before the start: the wait below must not read an old run's line
     # As deployed (deploy/taxii-mirror.service, Dockerfile): two malloc arenas.
     MALLOC_ARENA_MAX=${OURS_MALLOC_ARENA_MAX:-2} "$BIN" serve --config "$config" 2>"$logfile" &
     OURS_PID=$!

@@ -6,7 +6,9 @@ OPENTAXII_PINS=(opentaxii==0.9.3 SQLAlchemy==1.4.54 Flask==2.2.5 Werkzeug==2.2.3
 
 build_release() {
     log "building the release binary (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-    (cd "$ROOT" && cargo build --release -q -p server -p fixtures) || die "cargo build failed"
+    if [ "${BUILD:-1}" = 1 ]; then
+        (cd "$ROOT" && cargo build --release -q -p server -p fixtures) || die "cargo build failed"
+    fi
     BIN=$CARGO_TARGET_DIR/release/taxii-mirror
     MAKE_FIXTURES=$CARGO_TARGET_DIR/release/make-fixtures
     [ -x "$BIN" ] || die "no $BIN after the build"
