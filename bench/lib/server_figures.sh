@@ -57,7 +57,7 @@ run_wrk() {
     "$WRK" -t "$threads" -c "$conns" -d "${secs}s" --timeout "${timeout}s" --latency \
         -s "$BENCH/lib/poll.lua" "$url" -- "$windows" "$collection" "$auth" >"$out" 2>&1 \
         || die "wrk failed: $(tail -5 "$out")"
-    WRK_RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
+    WRK_RPS=$(awk '/^Requests\/sec:/ {printf ($2 < 10 ? "%.2f" : "%.0f"), $2}' "$out")
     WRK_P99_MS=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.1f", v}' "$out")
     local socket_errors non2xx
     socket_errors=$(awk '/Socket errors/ {gsub(",",""); s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+$/) s+=$i; print s}' "$out")
@@ -345,5 +345,5 @@ EOF
     result "$S" "Store bytes per block" "$((ours_store / BLOCKS))" "$((ot_store / BLOCKS))" OpenTAXII 0 \
         "raw $((RAW_BYTES / BLOCKS)) bytes per block"
     result "$S" "Inbox ingest, blocks/s" "$ours_inbox_rate" "$ot_inbox_rate" OpenTAXII 1 \
-        "batches of $BATCH; ours all $BLOCKS blocks (peak RSS $((ours_load_hwm / 1024)) MB), OpenTAXII a $OT_INBOX_SAMPLE-block sample ($ot_load_note)"
+        "batches of $BATCH; ours all $BLOCKS blocks ($( [ "$ours_load_hwm" -gt 0 ] && echo "peak RSS $((ours_load_hwm / 1024)) MB" || echo "loaded by an earlier run" )), OpenTAXII a $OT_INBOX_SAMPLE-block sample ($ot_load_note)"
 }
