@@ -20,6 +20,25 @@ pub const TOKEN_FILE: &str = "admin.token";
 /// File name of the admin listener's address inside the data folder.
 pub const ADDR_FILE: &str = "admin.addr";
 
+/// Header in which an admin call names the data folder it means (see [`folder_id`]).
+pub const FOLDER_HEADER: &str = "X-Taxii-Mirror-Data-Folder";
+
+/// An identity of a data folder that a copy of it does not share: its device and inode
+/// numbers. `None` where they cannot be read.
+pub fn folder_id(data_dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(data_dir).ok()?;
+        Some(format!("{}:{}", meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = data_dir;
+        None
+    }
+}
+
 /// Record where the admin listener is, for the command line.
 pub fn write_addr(data_dir: &Path, addr: std::net::SocketAddr) -> std::io::Result<()> {
     std::fs::write(data_dir.join(ADDR_FILE), addr.to_string())
@@ -50,6 +69,12 @@ pub fn write_token(data_dir: &Path) -> std::io::Result<String> {
 
 struct Token(String);
 
+/// The data folder this server serves: its identity and its canonical path.
+struct Folder {
+    id: Option<String>,
+    path: String,
+}
+
 /// Largest import request body (about a million values with descriptions).
 const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
 
@@ -60,10 +85,19 @@ pub fn server(
     token: String,
 ) -> std::io::Result<Server> {
     let token = web::Data::new(Token(token));
+    let dir = &data.config.data_dir;
+    let folder = web::Data::new(Folder {
+        id: folder_id(dir),
+        path: std::fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.clone())
+            .display()
+            .to_string(),
+    });
     Ok(actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(data.clone())
             .app_data(token.clone())
+            .app_data(folder.clone())
             .configure(crate::health::routes)
             .route("/admin/status", web::get().to(status))
             .route("/admin/poll-now/{source}", web::post().to(poll_now))
@@ -87,6 +121,30 @@ impl actix_web::FromRequest for Authorized {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        // A call meant for another data folder (a copy holding this folder's address and
+        // token, an address left behind by a killed server) is refused before the token
+        // is looked at, and nothing is done.
+        if let Some(folder) = req.app_data::<web::Data<Folder>>() {
+            let asked = req
+                .headers()
+                .get(FOLDER_HEADER)
+                .and_then(|v| v.to_str().ok());
+            if let (Some(asked), Some(ours)) = (asked, folder.id.as_deref()) {
+                if asked != ours {
+                    let message = format!(
+                        "the admin listener here serves the data folder {}, not the one asked for",
+                        folder.path
+                    );
+                    return std::future::ready(Err(
+                        actix_web::error::InternalError::from_response(
+                            "another data folder",
+                            HttpResponse::MisdirectedRequest().json(json!({ "error": message })),
+                        )
+                        .into(),
+                    ));
+                }
+            }
+        }
         let granted = req
             .app_data::<web::Data<Token>>()
             .is_some_and(|token| authorized(req, token));

@@ -114,6 +114,9 @@ pub fn request(
                 .header("Content-Type", "application/json")
                 .body(body);
         }
+        if let Some(id) = crate::admin::folder_id(data_dir) {
+            request = request.header(crate::admin::FOLDER_HEADER, id);
+        }
         let response = request.bearer_auth(token).send().await.map_err(|e| {
             if e.is_connect() {
                 AdminError::NotRunning(format!(
@@ -136,6 +139,12 @@ pub fn request(
     }
     let message = error_text(&text).unwrap_or_else(|| format!("the server answered {status}"));
     Err(match status.as_u16() {
+        // The address file came with a copied folder, or outlived a killed server: the
+        // server there serves another folder, none serves this one.
+        421 => AdminError::NotRunning(format!(
+            "no server is running on {} ({addr} answers for another data folder: {message})",
+            data_dir.display()
+        )),
         401 | 403 => AdminError::Denied(format!(
             "the admin listener at {addr} refused the token in {} (is another server using \
              that address? the token changes at each start)",

@@ -272,6 +272,24 @@ def test_lookup_reads_the_store_when_the_server_is_stopped(make_server, tmp_path
     assert r.returncode != 0 and "nothing imported" in r.stderr, r.stderr
 
 
+def test_commands_on_a_copied_folder_never_reach_the_original_server(srv, tmp_path):
+    import shutil
+    copy = tmp_path / "storecopy"
+    # `cp -a`: the copy holds the running server's admin address and token.
+    shutil.copytree(data_dir(srv), copy, symlinks=True)
+    assert (copy / "admin.addr").exists() and (copy / "admin.token").exists()
+    f = tmp_path / "copy.txt"
+    f.write_text("copied-folder.example.com\n")
+    for args in (["import", "lists", f], ["withdraw", "lists", "keep.example.com"],
+                 ["poll-now", "up"]):
+        r = run_bin(*args, "--data", copy, check=False)
+        assert r.returncode == 69, (args, r.returncode, r.stderr)
+        assert "another data folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1, \
+            r.stderr
+    # Nothing reached the server running on the original folder.
+    assert lookup(srv, "copied-folder.example.com")["hits"] == []
+
+
 def test_a_mirrored_collection_takes_no_import(binary, pki, password_hash, tmp_path):
     from conftest import Server, make_config
     text = make_config(tmp_path / "data", pki, password_hash,
