@@ -81,6 +81,8 @@ impl Metrics {
 #[derive(Debug, Default)]
 pub struct StoreFigures {
     pub size_bytes: Option<u64>,
+    /// Whether appends are taken: free space above the reserve and no failed write.
+    pub writable: bool,
     pub blocks: Vec<(String, u64)>,
 }
 
@@ -89,6 +91,8 @@ impl StoreFigures {
     pub fn read(state: &AppState) -> StoreFigures {
         StoreFigures {
             size_bytes: state.store.size_on_disk().ok(),
+            writable: state.store.space_problem().is_none()
+                && state.store.write_failure().is_none(),
             blocks: state
                 .config
                 .collections
@@ -239,6 +243,12 @@ pub fn render(state: &AppState, store: &StoreFigures) -> String {
     if let Some(size) = store.size_bytes {
         p.sample("taxii_mirror_store_size_bytes", &[], size);
     }
+    p.family(
+        "taxii_mirror_store_writable",
+        "gauge",
+        "1 while the store takes appends; 0 while free space is below limits.min_free_mb or a write failed.",
+    );
+    p.sample("taxii_mirror_store_writable", &[], u8::from(store.writable));
     p.family(
         "taxii_mirror_collection_blocks",
         "gauge",

@@ -225,6 +225,8 @@ fn an_append_that_would_leave_too_little_free_space_writes_nothing() {
     let err = store.append("c", blocks(2, 5), None).unwrap_err();
     assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
     assert!(err.to_string().starts_with("disk full: "), "{err}");
+    let why = store.space_problem().unwrap();
+    assert!(why.contains("below the reserve"), "{why}");
     assert_eq!(store.total("c").unwrap(), 2);
     assert_eq!(store.inner.segments.size_on_disk().unwrap(), segments);
     // Duplicates need no space and are still recognised.
@@ -232,8 +234,9 @@ fn an_append_that_would_leave_too_little_free_space_writes_nothing() {
     assert_eq!((again.stored, again.duplicates), (0, 2));
     assert!(store.verify().unwrap().is_ok());
 
-    // Space returns: the same blocks go in.
+    // Space returns: the problem clears by itself, and the same blocks go in.
     store.set_min_free_bytes(crate::DEFAULT_MIN_FREE_BYTES);
+    assert_eq!(store.space_problem(), None);
     let out = store.append("c", blocks(2, 5), None).unwrap();
     assert_eq!(out.stored, 3);
     assert_eq!(store.total("c").unwrap(), 5);

@@ -36,6 +36,9 @@ pub(crate) struct Inner {
     /// Bytes an append must leave free on the store's file system (see
     /// [`Store::set_min_free_bytes`]).
     pub(crate) min_free: AtomicU64,
+    /// Size of the last append refused for lack of space, 0 once one fits again (see
+    /// [`Store::space_problem`]).
+    pub(crate) refused_bytes: AtomicU64,
     /// The first failed write of the database, once one failed (see
     /// [`Store::write_failure`]).
     pub(crate) write_failure: Mutex<Option<String>>,
@@ -137,6 +140,7 @@ impl Store {
                 now,
                 dir: dir.to_path_buf(),
                 min_free: AtomicU64::new(DEFAULT_MIN_FREE_BYTES),
+                refused_bytes: AtomicU64::new(0),
                 write_failure: Mutex::new(None),
             }),
         };
@@ -171,6 +175,9 @@ impl Store {
         }
         let free = fs2::available_space(&self.inner.dir)?;
         if free < reserve.saturating_add(incoming) {
+            self.inner
+                .refused_bytes
+                .store(incoming.max(1), Ordering::Relaxed);
             return Err(StoreError::DiskFull {
                 dir: self.inner.dir.display().to_string(),
                 free,
@@ -178,7 +185,34 @@ impl Store {
                 reserve,
             });
         }
+        if incoming > 0 {
+            self.inner.refused_bytes.store(0, Ordering::Relaxed);
+        }
         Ok(())
+    }
+
+    /// Why appends are refused right now for lack of space, or `None` while they are
+    /// taken: free space is below the reserve of [`Store::set_min_free_bytes`], or below
+    /// the reserve plus the size of the last append refused. Reads the free space now, so
+    /// it clears by itself once space returns.
+    pub fn space_problem(&self) -> Option<String> {
+        let reserve = self.inner.min_free.load(Ordering::Relaxed);
+        if reserve == 0 {
+            return None;
+        }
+        let refused = self.inner.refused_bytes.load(Ordering::Relaxed);
+        let free = match fs2::available_space(&self.inner.dir) {
+            Ok(free) => free,
+            Err(e) => return Some(format!("cannot read the free space: {e}")),
+        };
+        if free >= reserve.saturating_add(refused) {
+            return None;
+        }
+        Some(if refused > 0 && free >= reserve {
+            format!("{free} bytes free, the last append refused needed {refused} bytes above the reserve of {reserve}")
+        } else {
+            format!("{free} bytes free, below the reserve of {reserve}")
+        })
     }
 
     /// Create the collection if it does not exist yet (idempotent).

@@ -135,11 +135,18 @@ def test_disk_full_with_the_reserve_refuses_pushes_and_resumes_without_restart(
         assert push(client, [big(i, rng) for i in refused]).status == "FAILURE"
         assert stored_numbers(client) == set(acknowledged)
         assert server.alive()
-        # Nothing failed inside the database: it still takes writes.
-        r = requests.get(f"http://{server.addrs['admin']}/readyz", timeout=10)
-        assert r.status_code == 200, r.text
+        # Not ready while ingest is refused for space, with the reason; a gauge says so.
+        admin = f"http://{server.addrs['admin']}"
+        r = requests.get(f"{admin}/readyz", timeout=10)
+        assert r.status_code == 503 and "ingest refused" in r.text, r.text
+        assert "min_free_mb" in r.text and "restart" not in r.text, r.text
+        assert "taxii_mirror_store_writable 0" in requests.get(f"{admin}/metrics", timeout=10).text
 
         mount(disk, LARGER, remount=True)
+        # Ready again by itself once space returns.
+        r = requests.get(f"{admin}/readyz", timeout=10)
+        assert r.status_code == 200, r.text
+        assert "taxii_mirror_store_writable 1" in requests.get(f"{admin}/metrics", timeout=10).text
         # Space is back: the refused push and more go in, no restart needed.
         assert push(client, [big(i, rng) for i in refused]).status == "SUCCESS"
         more = list(range(200_000, 200_000 + BLOCKS_PER_PUSH))
