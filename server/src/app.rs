@@ -161,6 +161,7 @@ impl App {
             curations,
             config,
             metrics: crate::metrics::Metrics::default(),
+            swept: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(App {
             state,
@@ -198,7 +199,81 @@ impl App {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
 
         // Signals are caught from here on (before, SIGTERM or SIGHUP would end the process).
-        let stop = crate::signals::stop_requested();
+        let mut stop = std::pin::pin!(crate::signals::stop_requested());
+
+        // The admin listener first: `/readyz` answers (not ready) while the sweep runs.
+        let admin = match self.admin {
+            Some(listener) => {
+                let token = admin::write_token(&state.config.data_dir)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let srv = admin::server(listener, data.clone(), token)?;
+                if let Some(a) = bound.admin {
+                    admin::write_addr(&state.config.data_dir, a)?;
+                    info!(kind = "admin", addr = %a, "listening");
+                }
+                Some(srv)
+            }
+            None => None,
+        };
+        // A server runs only while its future is polled: each on its own task.
+        let admin = admin.map(|srv| {
+            let handle = srv.handle();
+            (handle, actix_web::rt::spawn(srv))
+        });
+
+        // Apply a changed allowlist (or finish an interrupted withdrawal) to what is stored
+        // before any poll is answered: the TAXII listeners accept nothing until it ends. An
+        // unchanged allowlist costs one metadata read per collection.
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sweeping, cancelled) = (state.clone(), cancel.clone());
+        let mut sweep = tokio::task::spawn_blocking(move || {
+            crate::withdraw::sweep_changed(&sweeping, &cancelled)
+        });
+        let swept = tokio::select! {
+            done = &mut sweep => Some(done),
+            signal = &mut stop => {
+                info!(signal, "stopping: ending the allowlist sweep after its current block");
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = (&mut sweep).await;
+                None
+            }
+        };
+        let Some(swept) = swept else {
+            if let Some(m) = &state.mirror {
+                m.shutdown().await;
+            }
+            if let Some((handle, task)) = admin {
+                handle.stop(true).await;
+                let _ = task.await;
+                let _ = std::fs::remove_file(state.config.data_dir.join(admin::ADDR_FILE));
+            }
+            let _ = state.store.flush();
+            info!("stopped");
+            return Ok(());
+        };
+        match swept {
+            Ok(Ok(done)) => {
+                let withdrawn: u64 = done.iter().map(|o| o.withdrawn).sum();
+                info!(collections = done.len(), withdrawn, "allowlist sweep done");
+            }
+            Ok(Err(e)) => {
+                // Serving without the sweep could hand out allowlisted values.
+                tracing::error!(cause = %e, "allowlist sweep failed; not serving");
+                if let Some((handle, task)) = admin {
+                    handle.stop(true).await;
+                    let _ = task.await;
+                    let _ = std::fs::remove_file(state.config.data_dir.join(admin::ADDR_FILE));
+                }
+                return Err(std::io::Error::other(format!(
+                    "allowlist sweep failed: {e}"
+                )));
+            }
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        }
+        state
+            .swept
+            .store(true, std::sync::atomic::Ordering::Release);
+
         let check = Duration::from_secs_f64(state.config.listen.cert_check_secs.max(0.0));
         let watcher = crate::reload::watch(self.certs, check, state.clone());
         let limits = &state.config.limits;
@@ -230,41 +305,11 @@ impl App {
         }
         let main = server.run();
         let main_handle = main.handle();
-
-        // Apply a changed allowlist (or finish an interrupted withdrawal) to what is stored.
-        let sweeping = state.clone();
-        tokio::task::spawn_blocking(move || match crate::withdraw::sweep_changed(&sweeping) {
-            Ok(done) => {
-                let withdrawn: u64 = done.iter().map(|o| o.withdrawn).sum();
-                info!(collections = done.len(), withdrawn, "allowlist sweep done");
-            }
-            Err(e) => tracing::error!(cause = %e, "allowlist sweep failed"),
-        });
-
-        let admin = match self.admin {
-            Some(listener) => {
-                let token = admin::write_token(&state.config.data_dir)
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-                let srv = admin::server(listener, data.clone(), token)?;
-                if let Some(a) = bound.admin {
-                    admin::write_addr(&state.config.data_dir, a)?;
-                    info!(kind = "admin", addr = %a, "listening");
-                }
-                Some(srv)
-            }
-            None => None,
-        };
-
-        // A server runs only while its future is polled: each on its own task.
-        let admin = admin.map(|srv| {
-            let handle = srv.handle();
-            (handle, actix_web::rt::spawn(srv))
-        });
         let mut main_task = actix_web::rt::spawn(main);
         let watcher = actix_web::rt::spawn(watcher);
 
         let result = tokio::select! {
-            signal = stop => {
+            signal = &mut stop => {
                 info!(signal, grace_secs = STOP_GRACE_SECS, "stopping: finishing requests in flight and the current ingest batch");
                 let mirror_stopped = async {
                     if let Some(m) = &state.mirror {

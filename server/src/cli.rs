@@ -503,6 +503,11 @@ fn data_dir(config: Option<PathBuf>, data: Option<PathBuf>) -> Result<PathBuf, E
 
 /// Withdraw values through the running server and print what it did.
 fn withdraw(data_dir: &Path, collection: &str, values: Vec<String>) -> ExitCode {
+    // Read here as the server reads them: a bad value is named before anything is sent.
+    let values = match crate::withdraw::read_values(&values) {
+        Ok(v) => v,
+        Err(e) => return fail_with(exit::DATA, format!("withdraw: {e}; nothing withdrawn")),
+    };
     let path = format!("/admin/withdraw/{}", url_path_segment(collection));
     let body = serde_json::json!({ "values": values })
         .to_string()

@@ -66,8 +66,18 @@ pub fn source_problem(
 /// Every reason the server is not ready; empty when it is.
 pub fn problems(state: &AppState) -> Vec<String> {
     let mut out = Vec::new();
+    if !state.swept.load(std::sync::atomic::Ordering::Acquire) {
+        out.push(
+            "allowlist sweep in progress: TAXII requests are answered once it ends".to_string(),
+        );
+    }
     if let Err(e) = state.store.collections() {
         out.push(format!("store: {e}"));
+    }
+    if let Some(why) = state.store.space_problem() {
+        out.push(format!(
+            "store: ingest refused, {why} (limits.min_free_mb); clears once space is freed"
+        ));
     }
     if let Some(why) = state.store.write_failure() {
         out.push(format!(

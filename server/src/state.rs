@@ -24,6 +24,9 @@ pub struct AppState {
     pub curations: HashMap<String, mirror::Curation>,
     /// Counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// Set once the start-up sweep of a changed allowlist has ended; the TAXII listeners
+    /// serve only after it, and `/readyz` fails before.
+    pub swept: std::sync::atomic::AtomicBool,
 }
 
 /// Shared handle.

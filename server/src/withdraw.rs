@@ -8,6 +8,8 @@
 //! A crash in between leaves the values recorded and the sweep at the next start finishes
 //! the work.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use stix::curate::{curate, restamp, Allowlist, Profile};
@@ -28,7 +30,7 @@ pub enum WithdrawError {
     #[error("no such collection: {0}")]
     UnknownCollection(String),
     #[error("bad value {0:?}: {1}")]
-    BadValue(String, &'static str),
+    BadValue(String, String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,6 +58,39 @@ pub struct Outcome {
     pub withdrawn: u64,
     /// Revised blocks appended in their place.
     pub revised: u64,
+    /// The sweep stopped before the end (a stop signal): what it found so far is written,
+    /// and the next start sweeps the collection again.
+    #[serde(skip)]
+    pub interrupted: bool,
+}
+
+/// The values as `lookup` and `import` read them: kind detected, defanged, in canonical
+/// form, each once. The first value that is not an indicator refuses them all.
+pub fn read_values(values: &[String]) -> Result<Vec<String>, WithdrawError> {
+    let mut clean: Vec<String> = Vec::new();
+    for v in values {
+        if v.len() > MAX_VALUE_LEN {
+            return Err(WithdrawError::BadValue(
+                v.chars().take(64).collect(),
+                "too long".to_string(),
+            ));
+        }
+        if v.trim().is_empty() {
+            return Err(WithdrawError::BadValue(v.clone(), "empty".to_string()));
+        }
+        let indicator = stix::detect::detect(v)
+            .map_err(|why| WithdrawError::BadValue(v.clone(), why.to_string()))?;
+        if !clean.contains(&indicator.value) {
+            clean.push(indicator.value);
+        }
+    }
+    if clean.is_empty() {
+        return Err(WithdrawError::BadValue(
+            String::new(),
+            "no value given".to_string(),
+        ));
+    }
+    Ok(clean)
 }
 
 /// Withdraw `values` from `collection` (blocking).
@@ -67,20 +102,7 @@ pub fn withdraw(
     if !state.collections.contains_key(collection) {
         return Err(WithdrawError::UnknownCollection(collection.to_string()));
     }
-    let mut clean = Vec::new();
-    for v in values {
-        let t = v.trim();
-        if t.is_empty() {
-            return Err(WithdrawError::BadValue(v.clone(), "empty"));
-        }
-        if t.len() > MAX_VALUE_LEN || t.chars().any(char::is_control) {
-            return Err(WithdrawError::BadValue(
-                v.chars().take(64).collect(),
-                "too long or holds control characters",
-            ));
-        }
-        clean.push(t.to_string());
-    }
+    let clean = read_values(values)?;
     let note = Timestamp::now().to_string().into_bytes();
     let records: Vec<(String, Vec<u8>)> = clean.iter().map(|v| (v.clone(), note.clone())).collect();
     // Recorded first: from here on, ingest refuses these values.
@@ -100,7 +122,7 @@ pub fn withdraw(
     } else {
         None
     };
-    let mut outcome = sweep(state, collection, candidates)?;
+    let mut outcome = sweep(state, collection, candidates, &AtomicBool::new(false))?;
     outcome.values = clean;
     tracing::info!(
         collection,
@@ -113,26 +135,36 @@ pub fn withdraw(
 }
 
 /// Sweep every configured collection whose lists changed since its last sweep (blocking; at
-/// start-up, after a changed allowlist or an interrupted withdrawal).
-pub fn sweep_changed(state: &AppState) -> Result<Vec<Outcome>, StoreError> {
+/// start-up, after a changed allowlist or an interrupted withdrawal). It stops early once
+/// `cancel` is set; each collection's findings are written in one atomic batch, and a
+/// collection not swept to its end is swept again at the next start.
+pub fn sweep_changed(state: &AppState, cancel: &AtomicBool) -> Result<Vec<Outcome>, StoreError> {
     let mut done = Vec::new();
     for name in state.collection_names() {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
         let allow = state.curation(&name).effective(&state.store, &name)?;
         let print = fingerprint(&allow);
         let recorded = state.store.meta_get(SWEPT_NS, &name)?;
         if recorded.as_deref() == Some(&print[..]) {
             continue;
         }
-        let outcome = sweep(state, &name, None)?;
-        if outcome.withdrawn > 0 {
+        let outcome = sweep(state, &name, None, cancel)?;
+        if outcome.withdrawn > 0 || outcome.interrupted {
             tracing::info!(
                 collection = name,
                 withdrawn = outcome.withdrawn,
                 revised = outcome.revised,
+                interrupted = outcome.interrupted,
                 "stored blocks swept with the changed allowlist"
             );
         }
+        let interrupted = outcome.interrupted;
         done.push(outcome);
+        if interrupted {
+            break;
+        }
     }
     Ok(done)
 }
@@ -165,11 +197,13 @@ fn holding(
 
 /// Withdraw every served block of `collection` that holds a value of its effective
 /// allowlist (the allowlist plus its withdrawn values), appending revisions. `only` limits
-/// the blocks read to those labels; `None` reads the whole collection.
+/// the blocks read to those labels; `None` reads the whole collection. Once `cancel` is set
+/// it stops reading, writes what it found and leaves the collection marked unswept.
 fn sweep(
     state: &AppState,
     collection: &str,
     only: Option<Vec<Timestamp>>,
+    cancel: &AtomicBool,
 ) -> Result<Outcome, StoreError> {
     let store = &state.store;
     let allow = state.curation(collection).effective(store, collection)?;
@@ -199,6 +233,10 @@ fn sweep(
         None => Box::new(store.range(collection, None, end)?),
     };
     for block in blocks {
+        if cancel.load(Ordering::Relaxed) {
+            outcome.interrupted = true;
+            break;
+        }
         let block = block?;
         outcome.scanned += 1;
         let held = match stix::summarize(&block.content, &block.ns_context) {
@@ -217,8 +255,11 @@ fn sweep(
             revised.push(new);
         }
     }
+    // One atomic batch: the blocks found so far are withdrawn with their revisions, or none.
     let done = store.withdraw(collection, &labels, revised, &[])?;
-    store.meta_put(SWEPT_NS, collection, &fingerprint(&allow))?;
+    if !outcome.interrupted {
+        store.meta_put(SWEPT_NS, collection, &fingerprint(&allow))?;
+    }
     store.flush()?;
     outcome.withdrawn = done.withdrawn;
     outcome.revised = done.revised;

@@ -8,6 +8,7 @@ against the TAXII XSD; content served as 1.1.1 is validated against the STIX 1.1
 """
 
 import os
+import re
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
@@ -240,6 +241,29 @@ def test_withdraw_refuses_unknown_collections_and_needs_a_value(servers):
     assert r.returncode != 0
 
 
+def test_withdraw_reads_values_like_lookup(servers):
+    _, mirror = servers
+    esa = mirror.client()
+    push(esa, "private", [package("wv-1", [("domain", "fanged.example.test"),
+                                           ("domain", "twice.example.test"),
+                                           ("domain", "kept-wv.example.test")])],
+         binding=STIX_12)
+    # One value that is no indicator refuses the whole command, naming it; nothing is stored.
+    r = withdraw(mirror, "private", "twice.example.test", "not valid", check=False)
+    assert r.returncode == 65 and '"not valid"' in r.stderr, (r.returncode, r.stderr)
+    assert "twice.example.test" in values_of(poll_all(esa, "private").blocks)
+    assert lookup_collections(mirror, "twice.example.test") == ["private"]
+    # A defanged value is read like import and lookup read it, and withdrawn.
+    out = withdraw(mirror, "private", "fanged[.]example[.]test").stdout
+    assert "1 value(s) withdrawn; 1 block(s) withdrawn" in out, out
+    # Two spellings of one value count once.
+    out = withdraw(mirror, "private", "twice.example.test", "TWICE.example.test.").stdout
+    assert "1 value(s) withdrawn; 1 block(s) withdrawn" in out, out
+    got = values_of(poll_all(esa, "private").blocks)
+    assert "fanged.example.test" not in got and "twice.example.test" not in got, got
+    assert "kept-wv.example.test" in got, got
+
+
 def test_esa_profile_keeps_its_kinds_and_drops_old_indicators(servers):
     _, mirror = servers
     esa = mirror.client()
@@ -383,10 +407,13 @@ def test_a_changed_allowlist_is_applied_to_stored_blocks_at_start(make_server, p
     server.addrs, server.log_path = {}, folder / "second.log"
     server.start()
     try:
-        wait_for(server, "allowlist sweep done")
-        assert 'withdrawn=2' in server.log(), server.log()[-2000:]
+        # Polled at once: the TAXII listener serves only after the sweep.
         esa = server.client()
         got = poll_all(esa, "team")
+        log = server.log()
+        assert 'withdrawn=2' in log, log[-2000:]
+        https = re.search(r'listening[^\n]*? kind="?https', log)
+        assert https and log.index("allowlist sweep done") < https.start(), log[-2000:]
         assert values_of(got.blocks) == ["other.example.test", "stays.example.test"]
         assert count(esa, "team") == 2
         assert poll_all(esa, "team", begin=end).ids == ["test:Package-sw-1"]
