@@ -242,13 +242,7 @@ impl App {
             if let Some(m) = &state.mirror {
                 m.shutdown().await;
             }
-            if let Some((handle, task)) = admin {
-                handle.stop(true).await;
-                let _ = task.await;
-                let _ = std::fs::remove_file(state.config.data_dir.join(admin::ADDR_FILE));
-            }
-            let _ = state.store.flush();
-            info!("stopped");
+            finish_stop(&state, admin).await;
             return Ok(());
         };
         match swept {
@@ -327,15 +321,27 @@ impl App {
             }
         };
         watcher.abort();
-        if let Some((handle, task)) = admin {
-            handle.stop(true).await;
-            let _ = task.await;
-            let _ = std::fs::remove_file(state.config.data_dir.join(admin::ADDR_FILE));
-        }
-        let _ = state.store.flush();
-        info!("stopped");
+        finish_stop(&state, admin).await;
         result
     }
+}
+
+/// The last steps of every stop: the admin listener ends and its address file goes, the
+/// store is flushed, and `stopped` is logged.
+async fn finish_stop(
+    state: &AppState,
+    admin: Option<(
+        actix_web::dev::ServerHandle,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    )>,
+) {
+    if let Some((handle, task)) = admin {
+        handle.stop(true).await;
+        let _ = task.await;
+        let _ = std::fs::remove_file(state.config.data_dir.join(admin::ADDR_FILE));
+    }
+    let _ = state.store.flush();
+    info!("stopped");
 }
 
 /// Longest a stop waits for requests in flight (the mirror gets
