@@ -3,9 +3,10 @@
 //!
 //! Format 2 added the segments; a format 1 store (content inside sled records) opens as it
 //! is, since this build reads every record version. Format 3 groups the indicator index
-//! into runs (see `index`) and keeps titles in block records: a format 1 or 2 store is
-//! marked format 3 when it opens, then its index entries are converted. A build that knows
-//! only an earlier format then refuses the store instead of misreading it.
+//! into runs (see `index`) and keeps titles in block records. Format 4 keys those runs by
+//! level first. A store of an earlier format is marked format 4 when it opens, then its
+//! index entries are converted (format 2) or its runs renamed (format 3). A build that
+//! knows only an earlier format then refuses the store instead of misreading it.
 
 use crate::error::StoreError;
 use std::fs;
@@ -13,10 +14,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Contents of `FORMAT` for the layout this build reads and writes.
-pub const FORMAT_LINE: &str = "taxii-mirror store format 3";
+pub const FORMAT_LINE: &str = "taxii-mirror store format 4";
 /// The earlier layouts, which this build upgrades in place.
 const FORMAT_LINE_V1: &str = "taxii-mirror store format 1";
 const FORMAT_LINE_V2: &str = "taxii-mirror store format 2";
+const FORMAT_LINE_V3: &str = "taxii-mirror store format 3";
 /// Name of the format file inside the store directory.
 pub const FORMAT_FILE: &str = "FORMAT";
 /// Name of the sled database folder inside the store directory.
@@ -36,7 +38,7 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
             let found = text.trim_end_matches(['\n', '\r']);
-            if ![FORMAT_LINE, FORMAT_LINE_V2, FORMAT_LINE_V1].contains(&found) {
+            if ![FORMAT_LINE, FORMAT_LINE_V3, FORMAT_LINE_V2, FORMAT_LINE_V1].contains(&found) {
                 return Err(StoreError::Format(format!(
                     "{} says {found:?}, this build reads {FORMAT_LINE:?}",
                     format_path.display()

@@ -8,9 +8,17 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `K` bucket u8, level u8, sequence u64 | sorted entries of that bucket, 28 bytes each |
+//! | `L` level u8, bucket u8, sequence u64 | sorted entries of that bucket, 28 bytes each |
 //! | `J` collection id u32, label | block facts of a block stored before titles moved into the record |
+//! | `K` bucket u8, level u8, sequence u64 | a format 3 run; renamed to its `L` key when the store opens |
 //! | `I` ... | format 2 entries, one key each; converted to runs when the store opens |
+//!
+//! Runs are keyed by level first. sled keeps up to 16 keys in a leaf and rewrites a whole
+//! leaf every few changes to it, so a leaf that mixed the small level 0 runs every append
+//! adds with the large runs of the upper levels (format 3 keyed runs by bucket first) was
+//! rewritten, large runs and all, on nearly every append: most of the bytes sled wrote and
+//! kept on disk. Keyed by level, the large runs share leaves only with each other and are
+//! rewritten only when a merge reaches their level.
 //!
 //! An append (or a restore, a rebuild chunk, an upgrade chunk) writes its entries as one
 //! level 0 run per bucket it touches, in the same batch as the blocks, so the index never
@@ -21,7 +29,7 @@
 //! therefore holds a few runs per level and a number of levels that grows with the
 //! logarithm of the store's size, and a merge pass mostly reads the small recent runs.
 //!
-//! A look-up reads one bucket (one prefix scan), binary-searches each run for the digest,
+//! A look-up reads one bucket (a prefix scan per level), binary-searches each run for the digest,
 //! then reads the record of each block found (title, package id, source, ingest time; the
 //! `J` facts for older records). The store keys values exactly as given: callers pass
 //! canonical spellings (see `stix::detect::canonical`) both when they append and when they
@@ -41,7 +49,9 @@ use crate::record;
 use crate::store::{LabelFloor, Store};
 
 /// Kind byte of an indicator index run.
-pub(crate) const RUN: u8 = b'K';
+pub(crate) const RUN: u8 = b'L';
+/// Kind byte of a format 3 run (bucket before level; renamed on open).
+pub(crate) const V3_RUN: u8 = b'K';
 /// Kind byte of a format 2 indicator index entry (converted on open).
 pub(crate) const OLD_ENTRY: u8 = b'I';
 /// Kind byte of a block's look-up facts (blocks whose record has no title).
@@ -63,6 +73,8 @@ const ENTRY: usize = 28;
 const DIGEST: usize = 16;
 /// Format 2 entries converted per batch when a store is upgraded.
 const UPGRADE_CHUNK: usize = 50_000;
+/// Format 3 runs renamed per batch when a store is upgraded.
+const RENAME_CHUNK: usize = 64;
 
 type Entry = [u8; ENTRY];
 type ValueDigest = [u8; DIGEST];
@@ -123,12 +135,12 @@ fn id_label_of(e: &[u8]) -> (u32, i64) {
     (u32::from_be_bytes(id), keys::label_from_bytes(label))
 }
 
-/// `K` + bucket + level + sequence.
+/// `L` + level + bucket + sequence.
 fn run_key(bucket: u8, level: u8, seq: u64) -> [u8; 11] {
     let mut k = [0u8; 11];
     k[0] = RUN;
-    k[1] = bucket;
-    k[2] = level;
+    k[1] = level;
+    k[2] = bucket;
     k[3..].copy_from_slice(&seq.to_be_bytes());
     k
 }
@@ -138,7 +150,50 @@ fn level_seq_of(key: &[u8]) -> Option<(u8, u64)> {
     if key.len() != 11 || key[0] != RUN {
         return None;
     }
-    Some((key[2], u64::from_be_bytes(key[3..].try_into().ok()?)))
+    Some((key[1], u64::from_be_bytes(key[3..].try_into().ok()?)))
+}
+
+/// The key a format 3 run key (`K` + bucket + level + sequence) is renamed to.
+fn renamed_v3_key(key: &[u8]) -> Option<[u8; 11]> {
+    if key.len() != 11 || key[0] != V3_RUN {
+        return None;
+    }
+    Some(run_key(
+        key[1],
+        key[2],
+        u64::from_be_bytes(key[3..].try_into().ok()?),
+    ))
+}
+
+/// The highest level that holds a run (`None`: the index is empty).
+fn top_level(tree: &sled::Tree) -> Result<Option<u8>, StoreError> {
+    match tree.scan_prefix([RUN]).next_back() {
+        Some(item) => Ok(item?.0.get(1).copied()),
+        None => Ok(None),
+    }
+}
+
+/// Every run of `bucket`, lowest level first (key and entries).
+///
+/// A merge moves entries up one level in one batch, and levels are read upwards, so a
+/// reader that meets a level after the merge also meets the next one after it: no entry
+/// is missed (some may be read twice). A merge that makes a new top level while the
+/// levels are read is seen when the top is read again, and the bucket is read anew.
+fn bucket_runs(tree: &sled::Tree, bucket: u8) -> Result<Vec<(sled::IVec, sled::IVec)>, StoreError> {
+    loop {
+        let Some(top) = top_level(tree)? else {
+            return Ok(Vec::new());
+        };
+        let mut runs = Vec::new();
+        for level in 0..=top {
+            for item in tree.scan_prefix([RUN, level, bucket]) {
+                runs.push(item?);
+            }
+        }
+        if top_level(tree)? == Some(top) {
+            return Ok(runs);
+        }
+    }
 }
 
 fn corrupt_run() -> StoreError {
@@ -426,8 +481,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let id = self.collection_id(collection)?;
         let digest = value_digest(kind, value);
-        for item in self.inner.tree.scan_prefix([RUN, digest[0]]) {
-            let (_, run) = item?;
+        for (_, run) in bucket_runs(&self.inner.tree, digest[0])? {
             if matches_in(&run, &digest)?
                 .chunks_exact(ENTRY)
                 .any(|e| id_label_of(e).0 == id)
@@ -441,8 +495,7 @@ impl Store {
     /// `(collection id, label)` of every entry with `digest`, sorted, each once.
     fn entries_for(&self, digest: &ValueDigest) -> Result<Vec<(u32, i64)>, StoreError> {
         let mut found = Vec::new();
-        for item in self.inner.tree.scan_prefix([RUN, digest[0]]) {
-            let (_, run) = item?;
+        for (_, run) in bucket_runs(&self.inner.tree, digest[0])? {
             found.extend(
                 matches_in(&run, digest)?
                     .chunks_exact(ENTRY)
@@ -478,14 +531,28 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let tree = &self.inner.tree;
         let mut entries = 0u64;
+        for item in tree.scan_prefix([RUN]) {
+            let (k, _) = item?;
+            if level_seq_of(&k).is_none() {
+                problems.push(format!(
+                    "indicator index: malformed run key of {} bytes",
+                    k.len()
+                ));
+            }
+        }
+        if let Some(item) = tree.scan_prefix([V3_RUN]).next() {
+            item?;
+            problems.push("indicator index: a format 3 run was not renamed".into());
+        }
         for bucket in 0..=u8::MAX {
             let _floor = self.lock_writer();
-            for item in tree.scan_prefix([RUN, bucket]) {
-                let (k, run) = item?;
-                if level_seq_of(&k).is_none() || !run.len().is_multiple_of(ENTRY) {
+            for (k, run) in bucket_runs(tree, bucket)? {
+                if level_seq_of(&k).is_none() {
+                    continue;
+                }
+                if !run.len().is_multiple_of(ENTRY) {
                     problems.push(format!(
-                        "indicator index: malformed run (key of {} bytes, {} bytes of entries)",
-                        k.len(),
+                        "indicator index: malformed run ({} bytes of entries)",
                         run.len()
                     ));
                     continue;
@@ -593,10 +660,11 @@ impl Store {
     }
 
     /// Convert the index entries of a format 2 store (one key each) into runs, a chunk per
-    /// batch (called on open, after the format file names format 3, so an older build
+    /// batch (called on open, after the format file names format 4, so an older build
     /// never opens a half-converted store). A crash part-way leaves the rest for the next
     /// open: each batch removes the keys it converts.
     pub(crate) fn upgrade_index(&self) -> Result<(), StoreError> {
+        self.rename_v3_runs()?;
         let tree = &self.inner.tree;
         if tree.scan_prefix([OLD_ENTRY]).next().is_none() {
             return Ok(());
@@ -623,6 +691,42 @@ impl Store {
         }
         self.inner.db.flush()?;
         tracing::info!(entries = converted, "indicator index converted to runs");
+        Ok(())
+    }
+
+    /// Rename the runs of a format 3 store (keyed bucket first) to their format 4 keys
+    /// (level first), [`RENAME_CHUNK`] runs per batch, each batch removing the old keys it
+    /// renames: a crash part-way leaves the rest for the next open, and a look-up in
+    /// between is never made (the store opens only once this is done).
+    fn rename_v3_runs(&self) -> Result<(), StoreError> {
+        let tree = &self.inner.tree;
+        if tree.scan_prefix([V3_RUN]).next().is_none() {
+            return Ok(());
+        }
+        let _floor = self.lock_writer();
+        let mut renamed = 0u64;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for item in tree.scan_prefix([V3_RUN]).take(RENAME_CHUNK) {
+                let (k, v) = item?;
+                let new = renamed_v3_key(&k)
+                    .ok_or_else(|| StoreError::Corrupt("format 3 indicator index key".into()))?;
+                batch.remove(k);
+                batch.insert(&new[..], v);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            tree.apply_batch(batch)?;
+            renamed += n;
+        }
+        self.inner.db.flush()?;
+        tracing::info!(
+            runs = renamed,
+            "indicator index runs renamed to the format 4 keys"
+        );
         Ok(())
     }
 
@@ -686,7 +790,7 @@ impl Store {
         let mut carry: Option<Run> = None;
         for level in 0..levels {
             let mut runs = Vec::new();
-            for item in tree.scan_prefix([RUN, bucket, level]) {
+            for item in tree.scan_prefix([RUN, level, bucket]) {
                 let (k, v) = item?;
                 let (_, seq) = level_seq_of(&k).ok_or_else(corrupt_run)?;
                 runs.push(Run {
@@ -753,8 +857,7 @@ pub(crate) fn put_entry(tree: &sled::Tree, kind: &str, value: &str, id: u32, lab
 #[cfg(test)]
 pub(crate) fn drop_entry(tree: &sled::Tree, kind: &str, value: &str, id: u32, label: i64) {
     let e = entry(&value_digest(kind, value), id, label);
-    for item in tree.scan_prefix([RUN, e[0]]) {
-        let (k, run) = item.unwrap();
+    for (k, run) in bucket_runs(tree, e[0]).unwrap() {
         let kept: Vec<u8> = run
             .chunks_exact(ENTRY)
             .filter(|x| *x != e)

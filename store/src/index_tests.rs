@@ -305,7 +305,7 @@ fn a_format_2_index_is_converted_on_open_with_the_same_answers() {
     downgrade_to_format_2(store, dir.path(), &written);
     let store = open_clocked(dir.path(), &clock);
     let format = std::fs::read_to_string(dir.path().join("FORMAT")).unwrap();
-    assert_eq!(format.trim_end(), "taxii-mirror store format 3");
+    assert_eq!(format.trim_end(), "taxii-mirror store format 4");
     assert!(store.inner.tree.scan_prefix([OLD_ENTRY]).next().is_none());
     assert_eq!(answers(&store, &values), before);
     assert!(store.verify().unwrap().is_ok());
@@ -372,6 +372,85 @@ fn an_interrupted_conversion_is_finished_on_the_next_open() {
     assert_eq!(answers(&store, &values), before);
 }
 
+/// Rename every run to the key format 3 gave it (bucket before level), and say format 3;
+/// with `keep`, that many runs keep their format 4 key, as after an interrupted rename.
+fn downgrade_to_format_3(store: Store, dir: &std::path::Path, keep: usize) {
+    let tree = &store.inner.tree;
+    let runs: Vec<_> = tree.scan_prefix([RUN]).map(|r| r.unwrap()).collect();
+    for (k, v) in runs.into_iter().skip(keep) {
+        let mut old = k.to_vec();
+        old[0] = V3_RUN;
+        old.swap(1, 2);
+        tree.remove(k).unwrap();
+        tree.insert(old, v).unwrap();
+    }
+    store.flush().unwrap();
+    drop(store);
+    std::fs::write(dir.join("FORMAT"), "taxii-mirror store format 3\n").unwrap();
+}
+
+/// A store with runs on three levels: `FANOUT * FANOUT + 3` appends of two values each.
+fn store_with_levels(dir: &std::path::Path, clock: &TestClock) -> (Store, Vec<(String, String)>) {
+    let store = open_clocked(dir, clock);
+    store.ensure_collection("c").unwrap();
+    let mut values = vec![("domain".to_string(), "every.example".to_string())];
+    for n in 0..(FANOUT * FANOUT + 3) as u64 {
+        clock.set(1_000 + n as i64);
+        let own = format!("192.0.2.{n}");
+        let b = with_values(n, &[("domain", "every.example"), ("ipv4", &own)]);
+        store.append("c", vec![b], None).unwrap();
+        values.push(("ipv4".into(), own));
+    }
+    values.push(("domain".into(), "absent.example".into()));
+    (store, values)
+}
+
+#[test]
+fn format_3_runs_are_renamed_on_open_with_the_same_answers() {
+    for keep in [0, 7] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::at(1_000);
+        let (store, values) = store_with_levels(dir.path(), &clock);
+        let before = answers(&store, &values);
+        let runs = store.inner.tree.scan_prefix([RUN]).count();
+        assert!(top_level(&store.inner.tree).unwrap() >= Some(2));
+        downgrade_to_format_3(store, dir.path(), keep);
+
+        let store = open_clocked(dir.path(), &clock);
+        let format = std::fs::read_to_string(dir.path().join("FORMAT")).unwrap();
+        assert_eq!(format.trim_end(), "taxii-mirror store format 4");
+        assert!(store.inner.tree.scan_prefix([V3_RUN]).next().is_none());
+        assert_eq!(store.inner.tree.scan_prefix([RUN]).count(), runs);
+        assert_eq!(answers(&store, &values), before, "keep {keep}");
+        assert!(store.verify().unwrap().is_ok());
+
+        // Appends and merges go on from the renamed runs.
+        for n in 0..FANOUT as u64 {
+            clock.set(100_000 + n as i64);
+            let b = with_values(1_000 + n, &[("domain", "every.example")]);
+            store.append("c", vec![b], None).unwrap();
+        }
+        let hits = store
+            .blocks_with_indicator("domain", "every.example")
+            .unwrap();
+        assert_eq!(hits.len(), before[0].len() + FANOUT);
+        assert!(store.verify().unwrap().is_ok());
+    }
+}
+
+#[test]
+fn a_format_3_run_left_in_a_format_4_store_is_reported_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::at(1_000);
+    let (store, _) = store_with_levels(dir.path(), &clock);
+    let (k, v) = store.inner.tree.scan_prefix([RUN]).next().unwrap().unwrap();
+    let mut old = k.to_vec();
+    old[0] = V3_RUN;
+    store.inner.tree.insert(old, v).unwrap();
+    let report = store.verify().unwrap();
+    assert!(!report.is_ok());
+}
+
 #[test]
 fn merged_runs_keep_every_entry_and_stay_few() {
     let dir = tempfile::tempdir().unwrap();
@@ -406,7 +485,8 @@ fn merged_runs_keep_every_entry_and_stay_few() {
         assert_eq!(hits.len(), 1, "value {n}");
         assert_eq!(hits[0].package_id, Some(format!("example:Package-{n}")));
     }
-    // Every bucket holds fewer than FANOUT runs per level after the merges.
+    // Every bucket holds fewer than FANOUT runs per level after the merges (keys are
+    // level, then bucket).
     let mut per_level = std::collections::HashMap::new();
     for item in store.inner.tree.scan_prefix([RUN]) {
         let (k, v) = item.unwrap();
@@ -415,7 +495,7 @@ fn merged_runs_keep_every_entry_and_stay_few() {
     }
     assert!(per_level.values().all(|&n| n < FANOUT), "{per_level:?}");
     assert!(
-        per_level.keys().any(|&(_, level)| level == 2),
+        per_level.keys().any(|&(level, _)| level == 2),
         "two levels of merges ran"
     );
 }

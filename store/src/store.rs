@@ -99,7 +99,7 @@ pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
 impl Store {
     /// Open or create the store in `dir`.
     ///
-    /// A new store gets `dir/FORMAT` ("taxii-mirror store format 3"); a directory whose
+    /// A new store gets `dir/FORMAT` ("taxii-mirror store format 4"); a directory whose
     /// `FORMAT` names another version, or that holds unrelated files, is refused with
     /// [`StoreError::Format`] (formats 1 and 2 are upgraded in place: their blocks stay
     /// readable, and a format 2 indicator index is converted on the first open). The

@@ -10,7 +10,7 @@ fn new_store_writes_format_file_and_db_folder() {
     let path = dir.path().join("store");
     let _s = Store::open(&path).unwrap();
     let text = std::fs::read_to_string(path.join("FORMAT")).unwrap();
-    assert_eq!(text.trim_end(), "taxii-mirror store format 3");
+    assert_eq!(text.trim_end(), "taxii-mirror store format 4");
     assert!(path.join("db-v1").is_dir());
     assert!(path.join("segments").is_dir());
 }
@@ -18,9 +18,9 @@ fn new_store_writes_format_file_and_db_folder() {
 #[test]
 fn other_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("FORMAT"), "taxii-mirror store format 4\n").unwrap();
+    std::fs::write(dir.path().join("FORMAT"), "taxii-mirror store format 5\n").unwrap();
     match Store::open(dir.path()) {
-        Err(StoreError::Format(msg)) => assert!(msg.contains("format 4"), "{msg}"),
+        Err(StoreError::Format(msg)) => assert!(msg.contains("format 5"), "{msg}"),
         other => panic!("expected a format error, got {:?}", other.err()),
     }
 }
@@ -60,7 +60,7 @@ fn format_1_store_is_upgraded_and_its_inline_blocks_still_served() {
 
     let s = Store::open(dir.path()).unwrap();
     let text = std::fs::read_to_string(dir.path().join("FORMAT")).unwrap();
-    assert_eq!(text.trim_end(), "taxii-mirror store format 3");
+    assert_eq!(text.trim_end(), "taxii-mirror store format 4");
     s.append("feed", blocks(3, 5), None).unwrap();
     let got: Vec<_> = s
         .range("feed", None, s.snapshot_end())
