@@ -192,6 +192,9 @@ run_server_figures() {
     # A second pass, with the store's pages now cached: reported in the notes.
     FP_DISCARD=1 full_poll "$OURS_URL" "$ours_auth_value" bench "$WORK/poll-ours-2"
     local ours_fp2_mbps; ours_fp2_mbps=$(mbps "$FP_BYTES" "$FP_MS")
+    # Against nginx's best of two reads of the same bytes: ours best of these two passes.
+    local ours_fp_best_ms=$ours_fp_ms
+    [ "$FP_MS" -lt "$ours_fp_best_ms" ] && ours_fp_best_ms=$FP_MS
     rm -rf "$WORK/poll-ours-2"
     make_windows "$WORK/labels-ours.txt" "$WORK/windows-ours.txt"
     check_window "$OURS_URL/services/poll" "$ours_auth" "$WORK/windows-ours.txt" taxii-mirror
@@ -325,8 +328,8 @@ EOF
         "first pass after a restart; ours $(mb "$ours_fp_bytes") MB in ${ours_fp_ms} ms (second pass $ours_fp2_mbps MB/s); $ot_fp_note"
     result "$S" "Full poll, blocks/s" "$(per_sec "$BLOCKS" "$ours_fp_ms")" "$(per_sec "$ot_fp_blocks" "$ot_fp_ms")" OpenTAXII 1 ""
     [ "$WITH_NGINX" = 1 ] && result "$S" "Full poll vs static file, MB/s" \
-        "$(mbps "$ours_fp_bytes" "$ours_fp_ms")" "$ng_mbps" nginx 1 \
-        "nginx serving our concatenated parts as one file, same client, best of 2 (curl to /dev/null: $ng_curl_mbps MB/s)"
+        "$(mbps "$ours_fp_bytes" "$ours_fp_best_ms")" "$ng_mbps" nginx 1 \
+        "each the best of 2 passes with the same client: ours the two full polls above, nginx serving our concatenated parts as one file (curl to /dev/null: $ng_curl_mbps MB/s)"
     local ot_fp_rss_mb=-
     [ "$OT_FULL_POLL" = 1 ] && ot_fp_rss_mb=$((ot_fp_rss / 1024))
     result "$S" "Peak RSS, MB (start + full poll)" "$((ours_fp_hwm / 1024))" "$ot_fp_rss_mb" OpenTAXII 0 \

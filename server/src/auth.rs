@@ -231,20 +231,30 @@ impl Authority {
         result
     }
 
+    /// The caller when no password has to be checked: anonymous (no header), or
+    /// credentials verified a moment ago (see the cache) from an address that is not
+    /// throttled. Cheap enough for the async threads; `None` means
+    /// [`Auth::authenticate_from`] must answer (off those threads: it may hash a password).
+    pub fn known_caller(&self, peer: Option<IpAddr>, header: Option<&str>) -> Option<Caller> {
+        let Some(header) = header else {
+            return Some(Caller::Anonymous);
+        };
+        if peer.is_some_and(|p| !self.throttle.allows(p)) {
+            return None;
+        }
+        let decoded = basic_credentials(header).ok()?;
+        let (user, password) = decoded.split_once(':')?;
+        self.cached(&self.cache_key_of(user, password))
+            .map(Caller::User)
+    }
+
     /// Check an `Authorization` header value (None: anonymous). Blocking: call it off the
     /// async threads.
     pub fn authenticate(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let Some(header) = header else {
             return Ok(Caller::Anonymous);
         };
-        let (scheme, rest) = header.trim().split_once(' ').ok_or(AuthError::Malformed)?;
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(AuthError::Scheme);
-        }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .map_err(|_| AuthError::Malformed)?;
-        let decoded = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
+        let decoded = basic_credentials(header)?;
         let (user, password) = decoded.split_once(':').ok_or(AuthError::Malformed)?;
 
         let key = self.cache_key_of(user, password);
@@ -306,6 +316,18 @@ impl Authority {
             cache.insert(key, (user.to_string(), Instant::now()));
         }
     }
+}
+
+/// The `user:password` text of a Basic `Authorization` header value.
+fn basic_credentials(header: &str) -> Result<String, AuthError> {
+    let (scheme, rest) = header.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(AuthError::Scheme);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| AuthError::Malformed)?;
+    String::from_utf8(decoded).map_err(|_| AuthError::Malformed)
 }
 
 #[cfg(test)]
@@ -394,6 +416,42 @@ mod tests {
         assert_eq!(a.authenticate(Some("Basic !!!")), Err(AuthError::Malformed));
         assert_eq!(a.authenticate(Some("Bearer x")), Err(AuthError::Scheme));
         assert_eq!(a.authenticate(None), Ok(Caller::Anonymous));
+    }
+
+    #[test]
+    fn only_anonymous_and_recently_checked_callers_skip_the_password_check() {
+        let users = vec![User {
+            name: "esa".into(),
+            password_hash: hash_password("s3cret").unwrap(),
+        }];
+        let a = Authority::with_login_limit(&users, &[], 2);
+        let peer = Some(IpAddr::from([192, 0, 2, 7]));
+        let good = basic("esa", "s3cret");
+        assert_eq!(a.known_caller(peer, None), Some(Caller::Anonymous));
+        // Not checked yet, then checked once: known from then on.
+        assert_eq!(a.known_caller(peer, Some(&good)), None);
+        assert_eq!(
+            a.authenticate_from(peer, Some(&good)),
+            Ok(Caller::User("esa".into()))
+        );
+        assert_eq!(
+            a.known_caller(peer, Some(&good)),
+            Some(Caller::User("esa".into()))
+        );
+        // Another password, garbage and another scheme always go to the full check.
+        assert_eq!(a.known_caller(peer, Some(&basic("esa", "s3cretX"))), None);
+        assert_eq!(a.known_caller(peer, Some("Basic !!!")), None);
+        assert_eq!(a.known_caller(peer, Some("Bearer x")), None);
+        // An address over the limit of failed logins gets no answer here, even with the
+        // right password: the full check refuses it.
+        for _ in 0..3 {
+            let _ = a.authenticate_from(peer, Some(&basic("esa", "wrong")));
+        }
+        assert_eq!(a.known_caller(peer, Some(&good)), None);
+        assert_eq!(
+            a.authenticate_from(peer, Some(&good)),
+            Err(AuthError::Throttled)
+        );
     }
 
     #[test]
