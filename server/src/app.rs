@@ -143,11 +143,11 @@ impl App {
         };
 
         let state = Arc::new(AppState {
-            auth: Authority::with_login_limit(
+            auth: Arc::new(Authority::with_login_limit(
                 &config.users,
                 &config.collections,
                 config.limits.failed_logins_per_minute,
-            ),
+            )),
             results: ResultSets::new(Duration::from_secs(config.limits.result_ttl_secs)),
             collections: config
                 .collections

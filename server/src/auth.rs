@@ -11,11 +11,12 @@
 //! check allocates its memory cost (19 MiB), and run on whichever of the runtime's many
 //! blocking threads served the request, a flood of logins from many addresses held that
 //! much per thread at once, and the allocator kept it per thread afterwards (the soak's
-//! upstream grew by a fifth in ten minutes). Queued checks wait their turn instead.
+//! upstream grew by a fifth in ten minutes). Queued checks wait their turn instead, and a
+//! request waits for its answer without holding a thread ([`Authority::authenticate_async`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -43,14 +44,46 @@ const CHECK_QUEUE: usize = 256;
 struct Check {
     hash: String,
     password: String,
-    answer: Sender<bool>,
+    answer: tokio::sync::oneshot::Sender<bool>,
 }
 
 /// Whether `password` matches the PHC string `hash`, checked on the check threads. A
-/// malformed hash, or a check that could not run, is a mismatch.
+/// malformed hash, or a check that could not run, is a mismatch. Blocks the calling thread:
+/// not for the async threads (see [`verify_password_async`]).
 pub fn verify_password(hash: &str, password: &str) -> bool {
+    let (check, answered) = check_of(hash, password);
+    if check_queue().send(check).is_err() {
+        return false;
+    }
+    answered.blocking_recv().unwrap_or(false)
+}
+
+/// [`verify_password`] for the async threads: waits for the answer without holding a
+/// thread. `None` when the queue of checks is full (the caller then waits in the blocking
+/// pool, with [`verify_password`]).
+async fn verify_password_async(hash: &str, password: &str) -> Option<bool> {
+    let (check, answered) = check_of(hash, password);
+    match check_queue().try_send(check) {
+        Ok(()) => Some(answered.await.unwrap_or(false)),
+        Err(TrySendError::Full(_)) => None,
+        Err(TrySendError::Disconnected(_)) => Some(false),
+    }
+}
+
+fn check_of(hash: &str, password: &str) -> (Check, tokio::sync::oneshot::Receiver<bool>) {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let check = Check {
+        hash: hash.to_owned(),
+        password: password.to_owned(),
+        answer,
+    };
+    (check, answered)
+}
+
+/// The queue of the check threads, started on first use.
+fn check_queue() -> &'static SyncSender<Check> {
     static QUEUE: OnceLock<SyncSender<Check>> = OnceLock::new();
-    let queue = QUEUE.get_or_init(|| {
+    QUEUE.get_or_init(|| {
         let (queue, checks) = sync_channel::<Check>(CHECK_QUEUE);
         let checks = Arc::new(Mutex::new(checks));
         for n in 0..CHECK_THREADS {
@@ -63,17 +96,7 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
             }
         }
         queue
-    });
-    let (answer, answered) = channel();
-    let check = Check {
-        hash: hash.to_owned(),
-        password: password.to_owned(),
-        answer,
-    };
-    if queue.send(check).is_err() {
-        return false;
-    }
-    answered.recv().unwrap_or(false)
+    })
 }
 
 fn run_checks(checks: &Mutex<Receiver<Check>>) {
@@ -221,6 +244,48 @@ impl Authority {
             return Err(AuthError::Throttled);
         }
         let result = self.authenticate(header);
+        self.count_failure(peer, &result);
+        result
+    }
+
+    /// [`Authority::authenticate_from`] for the async threads: a password check is waited
+    /// for without holding a thread (unless the check threads' queue is full; then in the
+    /// blocking pool).
+    pub async fn authenticate_async(
+        self: &Arc<Self>,
+        peer: Option<IpAddr>,
+        header: Option<String>,
+    ) -> Result<Caller, AuthError> {
+        if let (Some(peer), Some(_)) = (peer, &header) {
+            if !self.throttle.allows(peer) {
+                return Err(AuthError::Throttled);
+            }
+        }
+        let result = match self.prepare(header.as_deref()) {
+            Step::Answered(result) => result,
+            Step::Check(check) => {
+                match verify_password_async(check.hash(self), &check.password).await {
+                    Some(verified) => self.conclude(check, verified),
+                    None => {
+                        let auth = self.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let verified = verify_password(check.hash(&auth), &check.password);
+                            auth.conclude(check, verified)
+                        })
+                        .await
+                        .unwrap_or(Err(AuthError::BadCredentials))
+                    }
+                }
+            }
+        };
+        if let (Some(peer), Some(_)) = (peer, &header) {
+            self.count_failure(peer, &result);
+        }
+        result
+    }
+
+    /// Count a failed login from `peer`; the failure that puts it over the limit is logged.
+    fn count_failure(&self, peer: IpAddr, result: &Result<Caller, AuthError>) {
         if result.is_err() && self.throttle.failed(peer) == Failure::Throttled {
             tracing::warn!(
                 peer = %peer,
@@ -228,7 +293,6 @@ impl Authority {
                 "too many failed logins from this address: its logins are refused for a while"
             );
         }
-        result
     }
 
     /// The caller when no password has to be checked: anonymous (no header), or
@@ -251,25 +315,44 @@ impl Authority {
     /// Check an `Authorization` header value (None: anonymous). Blocking: call it off the
     /// async threads.
     pub fn authenticate(&self, header: Option<&str>) -> Result<Caller, AuthError> {
-        let Some(header) = header else {
-            return Ok(Caller::Anonymous);
-        };
-        let decoded = basic_credentials(header)?;
-        let (user, password) = decoded.split_once(':').ok_or(AuthError::Malformed)?;
+        match self.prepare(header) {
+            Step::Answered(result) => result,
+            Step::Check(check) => {
+                let verified = verify_password(check.hash(self), &check.password);
+                self.conclude(check, verified)
+            }
+        }
+    }
 
+    /// Everything of a check but the password hash: the answer when the header alone
+    /// decides it (anonymous, malformed, remembered), else the check to run.
+    fn prepare(&self, header: Option<&str>) -> Step {
+        let Some(header) = header else {
+            return Step::Answered(Ok(Caller::Anonymous));
+        };
+        let decoded = match basic_credentials(header) {
+            Ok(d) => d,
+            Err(e) => return Step::Answered(Err(e)),
+        };
+        let Some((user, password)) = decoded.split_once(':') else {
+            return Step::Answered(Err(AuthError::Malformed));
+        };
         let key = self.cache_key_of(user, password);
         if let Some(name) = self.cached(&key) {
-            return Ok(Caller::User(name));
+            return Step::Answered(Ok(Caller::User(name)));
         }
+        Step::Check(PendingCheck {
+            user: user.to_string(),
+            password: password.to_string(),
+            key,
+        })
+    }
 
-        let (hash, known) = match self.users.get(user) {
-            Some(h) => (h.as_str(), true),
-            None => (self.dummy_hash.as_str(), false),
-        };
-        let verified = verify_password(hash, password);
-        if verified && known {
-            self.remember(key, user);
-            Ok(Caller::User(user.to_string()))
+    /// The answer once the password hash was checked (`verified`).
+    fn conclude(&self, check: PendingCheck, verified: bool) -> Result<Caller, AuthError> {
+        if verified && self.users.contains_key(&check.user) {
+            self.remember(check.key, &check.user);
+            Ok(Caller::User(check.user))
         } else {
             Err(AuthError::BadCredentials)
         }
@@ -315,6 +398,29 @@ impl Authority {
             }
             cache.insert(key, (user.to_string(), Instant::now()));
         }
+    }
+}
+
+/// What [`Authority::prepare`] found.
+enum Step {
+    Answered(Result<Caller, AuthError>),
+    Check(PendingCheck),
+}
+
+/// A password to check against the user's hash.
+struct PendingCheck {
+    user: String,
+    password: String,
+    key: [u8; 32],
+}
+
+impl PendingCheck {
+    /// The hash to check against: the user's, or the dummy one for an unknown user (so
+    /// that a refusal takes as long either way).
+    fn hash<'a>(&self, auth: &'a Authority) -> &'a str {
+        auth.users
+            .get(&self.user)
+            .map_or(auth.dummy_hash.as_str(), String::as_str)
     }
 }
 
@@ -452,6 +558,51 @@ mod tests {
             a.authenticate_from(peer, Some(&good)),
             Err(AuthError::Throttled)
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_async_check_answers_like_the_blocking_one_and_counts_failures() {
+        let users = vec![User {
+            name: "esa".into(),
+            password_hash: hash_password("s3cret").unwrap(),
+        }];
+        let a = Arc::new(Authority::with_login_limit(&users, &[], 3));
+        let peer = Some(IpAddr::from([192, 0, 2, 8]));
+        let ask = |h: &str| a.authenticate_async(peer, Some(h.to_string()));
+        assert_eq!(
+            a.authenticate_async(peer, None).await,
+            Ok(Caller::Anonymous)
+        );
+        assert_eq!(
+            ask(&basic("esa", "s3cret")).await,
+            Ok(Caller::User("esa".into()))
+        );
+        assert_eq!(ask("Bearer x").await, Err(AuthError::Scheme));
+        assert_eq!(
+            ask(&basic("nobody", "s3cret")).await,
+            Err(AuthError::BadCredentials)
+        );
+        assert_eq!(
+            ask(&basic("esa", "wrong")).await,
+            Err(AuthError::BadCredentials)
+        );
+        // Three failures from this address: at the limit of 3, refused without a check.
+        assert_eq!(
+            ask(&basic("esa", "s3cret")).await,
+            Err(AuthError::Throttled)
+        );
+        // Several checks at once are each answered on their own.
+        let b = Arc::new(Authority::new(&users, &[]));
+        let guesses = ["s3cret", "x", "s3cret", "y"];
+        let answers = futures_util::future::join_all(
+            guesses
+                .iter()
+                .map(|g| b.authenticate_async(None, Some(basic("esa", g)))),
+        )
+        .await;
+        for (g, got) in guesses.iter().zip(answers) {
+            assert_eq!(got.is_ok(), *g == "s3cret", "{g}");
+        }
     }
 
     #[test]

@@ -201,16 +201,12 @@ pub async fn serve(
 
     // Who is asking.
     let authorization = header_str(headers, "Authorization").map(str::to_string);
-    // Credentials checked a moment ago are answered here; a password check goes to the
-    // blocking pool (argon2 takes milliseconds and 19 MiB).
+    // Credentials checked a moment ago are answered here; a password check (argon2 takes
+    // tens of milliseconds and 19 MiB) runs on the check threads, waited for without
+    // holding a thread of the store pool.
     let caller = match state.auth.known_caller(peer_ip, authorization.as_deref()) {
         Some(caller) => Ok(caller),
-        None => {
-            let st = state.clone();
-            web::block(move || st.auth.authenticate_from(peer_ip, authorization.as_deref()))
-                .await
-                .unwrap_or(Err(AuthError::Malformed))
-        }
+        None => state.auth.authenticate_async(peer_ip, authorization).await,
     };
     let caller = match caller {
         Ok(c) => c,

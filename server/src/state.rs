@@ -11,7 +11,7 @@ use crate::results::ResultSets;
 pub struct AppState {
     pub config: Config,
     pub store: store::Store,
-    pub auth: Authority,
+    pub auth: Arc<Authority>,
     pub results: ResultSets,
     /// Collections by name, as configured.
     pub collections: HashMap<String, Collection>,
