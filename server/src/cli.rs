@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::logging::{self, LogFormat};
 
 use crate::cli_admin::{self, AdminError};
@@ -28,8 +28,13 @@ pub mod exit {
     pub const NO_PERM: u8 = 77;
 }
 
-/// Exit code for a configuration problem.
-const EXIT_CONFIG: u8 = exit::USAGE;
+/// Exit code for a configuration problem: the file cannot be read, or it is not valid.
+fn config_exit(e: &ConfigError) -> ExitCode {
+    ExitCode::from(match e {
+        ConfigError::Read { .. } => exit::NO_INPUT,
+        _ => exit::USAGE,
+    })
+}
 
 #[derive(Parser)]
 #[command(
@@ -52,7 +57,7 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Check a configuration file and exit (64 when it is wrong).
+    /// Check a configuration file and exit (64 when it is wrong, 66 when it cannot be read).
     CheckConfig { config: PathBuf },
     /// Read a password on standard input and print its argon2id hash for the config.
     HashPassword,
@@ -162,7 +167,18 @@ enum Command {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(exit::USAGE),
+            };
+        }
+    };
     logging::init(cli.log_format);
     match cli.command {
         Command::Serve { config } => serve(&config),
@@ -171,9 +187,9 @@ pub fn main() -> ExitCode {
                 crate::say!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
-            Err(e) => {
+            Err((code, e)) => {
                 eprintln!("{e}");
-                ExitCode::from(EXIT_CONFIG)
+                code
             }
         },
         Command::HashPassword => hash_password(),
@@ -423,11 +439,16 @@ fn verify(data_dir: &Path, deep: bool) -> ExitCode {
 }
 
 /// A config is good when it parses, passes its checks and its certificate and key load.
-fn check_config(path: &Path) -> Result<(), String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
+fn check_config(path: &Path) -> Result<(), (ExitCode, String)> {
+    let config = Config::load(path).map_err(|e| (config_exit(&e), e.to_string()))?;
     crate::tls::server_config(&config.listen.cert, &config.listen.key)
         .map(|_| ())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| {
+            (
+                ExitCode::from(exit::USAGE),
+                format!("{}: {e}", path.display()),
+            )
+        })
 }
 
 fn fail(message: String) -> ExitCode {
@@ -451,7 +472,7 @@ fn serve(path: &Path) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(EXIT_CONFIG);
+            return config_exit(&e);
         }
     };
     let result = actix_web::rt::System::new().block_on(async move {
@@ -492,7 +513,7 @@ fn data_dir(config: Option<PathBuf>, data: Option<PathBuf>) -> Result<PathBuf, E
         (_, Some(d)) => Ok(d),
         (Some(c), None) => Config::load(&c).map(|c| c.data_dir).map_err(|e| {
             eprintln!("{e}");
-            ExitCode::from(EXIT_CONFIG)
+            config_exit(&e)
         }),
         (None, None) => Err(fail_with(
             exit::USAGE,

@@ -30,8 +30,20 @@ pub const DB_DIR: &str = "db-v1";
 /// accepted only when the file names this format. Anything else is refused, so the store
 /// never writes into a folder that holds something unrelated.
 pub(crate) fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
-    fs::create_dir_all(dir)?;
-    make_private(dir)?;
+    if dir.exists() {
+        make_private(dir)?;
+    } else {
+        // A folder made here is the owner's alone from the start (no warning to give).
+        use std::os::unix::fs::DirBuilderExt;
+        if let Some(parent) = dir.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+            _ => {}
+        }
+        make_private(dir)?;
+    }
     let format_path = dir.join(FORMAT_FILE);
 
     match fs::read(&format_path) {

@@ -278,4 +278,9 @@ fn the_store_directory_is_kept_to_its_owner() {
     let _s = Store::open(&path).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
+    // A folder the store makes itself (parents too) is made the owner's alone.
+    let fresh = dir.path().join("a").join("b");
+    let _t = Store::open(&fresh).unwrap();
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
 }

@@ -151,3 +151,23 @@ def test_a_removed_collection_keeps_its_data_but_is_not_served(pki, password_has
         assert "server: not running" in out
         assert "collection gone: not configured (data kept, 3 blocks)" in out, (how, out)
         assert "collection kept: 1 blocks" in out, (how, out)
+
+
+def test_bad_flags_and_unreadable_configs_have_their_codes(tmp_path):
+    """A bad flag or a missing argument is a usage error (64, not the parser's 2); a config
+    file that cannot be read is missing input (66), for every command that reads one."""
+    for args in (("status", "--no-such-flag"), ("import",), ("lookup", "--kind"), ("frobnicate",)):
+        r = run_bin(*args, check=False)
+        assert r.returncode == USAGE, (args, r.returncode, r.stderr)
+    missing = tmp_path / "nope.toml"
+    for args in (("status", "--config", missing), ("lookup", "x.example.com", "--config", missing),
+                 ("serve", "--config", missing), ("check-config", missing)):
+        r = run_bin(*args, check=False)
+        assert r.returncode == NO_INPUT and str(missing) in r.stderr, (args, r.returncode, r.stderr)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is = = not toml\n")
+    for args in (("status", "--config", bad), ("check-config", bad)):
+        r = run_bin(*args, check=False)
+        assert r.returncode == USAGE and str(bad) in r.stderr, (args, r.returncode, r.stderr)
+    for args in (("--help",), ("--version",), ("status", "--help")):
+        assert run_bin(*args, check=False).returncode == 0, args

@@ -131,3 +131,13 @@ def test_log_lines_for_served_and_refused_requests(server):
     assert any("WARN" in line and "login" in line.lower() for line in log.splitlines()), \
         "no warning for a refused login"
     assert PASSWORD not in log and "wrong-password-for-log" not in log, "a password was logged"
+
+
+def test_a_new_data_folder_is_private_without_a_warning(pki, password_hash, tmp_path):
+    data = tmp_path / "new" / "data"
+    s = Server(tmp_path / "srv", make_config(data, pki, password_hash), pki["ca"]).start()
+    try:
+        assert (data.stat().st_mode & 0o777) == 0o700
+        assert "narrowed" not in s.log() and " WARN " not in s.log(), s.log()
+    finally:
+        s.stop()
