@@ -200,7 +200,11 @@ pub async fn serve(
     }
 
     // Who is asking.
-    let authorization = header_str(headers, "Authorization").map(str::to_string);
+    // A header that is not text is bad credentials, not no credentials: it is refused
+    // (and counted as a failed login), never served as anonymous.
+    let authorization = headers
+        .get("Authorization")
+        .map(|v| v.to_str().unwrap_or_default().to_string());
     // Credentials checked a moment ago are answered here; a password check (argon2 takes
     // tens of milliseconds and 19 MiB) runs on the check threads, waited for without
     // holding a thread of the store pool.
@@ -212,13 +216,17 @@ pub async fn serve(
         Ok(c) => c,
         Err(AuthError::Throttled) => {
             // Logged at warn once when the address went over the limit; not per request,
-            // so a flood cannot flood the log.
+            // so a flood cannot flood the log; counted per request in the metrics.
             tracing::debug!(
                 path = req.path(),
                 peer,
                 message = name,
                 "refused: login throttled"
             );
+            state.metrics.request(name, "-", "-", "UNAUTHORIZED");
+            if is_poll {
+                state.metrics.poll("-", "-", "UNAUTHORIZED", 0, 0);
+            }
             return respond_status(
                 version,
                 https,

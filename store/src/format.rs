@@ -49,7 +49,7 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
     match fs::read(&format_path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
-            let found = text.trim_end_matches(['\n', '\r']);
+            let found = text.trim_end();
             if ![FORMAT_LINE, FORMAT_LINE_V3, FORMAT_LINE_V2, FORMAT_LINE_V1].contains(&found) {
                 return Err(StoreError::Format(format!(
                     "{} says {found:?}, this build reads {FORMAT_LINE:?}",

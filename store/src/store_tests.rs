@@ -16,6 +16,18 @@ fn new_store_writes_format_file_and_db_folder() {
 }
 
 #[test]
+fn a_format_line_with_trailing_blanks_is_read_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    std::fs::write(
+        dir.path().join("FORMAT"),
+        "taxii-mirror store format 4 \t\r\n\n",
+    )
+    .unwrap();
+    assert!(Store::open(dir.path()).is_ok());
+}
+
+#[test]
 fn other_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("FORMAT"), "taxii-mirror store format 5\n").unwrap();

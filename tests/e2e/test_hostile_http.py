@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+import requests
 from lxml import etree
 from requests.structures import CaseInsensitiveDict
 
@@ -190,10 +191,18 @@ def test_thousands_of_idle_connections_are_bounded(hostile):
     assert open_fds(hostile) - baseline <= MAX_CONNECTIONS + 8
 
 
+def unauthorized_count(server):
+    """Requests answered UNAUTHORIZED, from /metrics."""
+    text = requests.get(f"http://{server.addrs['admin']}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("taxii_mirror_requests_total{") and 'status="UNAUTHORIZED"' in line)
+
+
 def test_failed_login_flood_is_throttled_and_the_user_still_gets_in(hostile):
     attacker = "127.0.0.2"
     req = poll_request("h").body
     times = []
+    refused_before = unauthorized_count(hostile)
     for i in range(4 * LOGINS_PER_MINUTE):
         r = post_from(hostile, attacker, req, basic("esa", f"guess-{i}"))
         check(r, request_id=None, expect="Status_Message:UNAUTHORIZED")
@@ -203,6 +212,8 @@ def test_failed_login_flood_is_throttled_and_the_user_still_gets_in(hostile):
     # Even the right password is refused from the throttled address, for now.
     r = post_from(hostile, attacker, req, basic("esa", PASSWORD))
     check(r, request_id=None, expect="Status_Message:UNAUTHORIZED")
+    # Every refusal is counted, the throttled ones too (they are not logged one by one).
+    assert unauthorized_count(hostile) - refused_before == 4 * LOGINS_PER_MINUTE + 1
     # The legitimate user, from another address, gets in at once.
     r = post_from(hostile, "127.0.0.1", req, basic("esa", PASSWORD))
     check(r, request_id=None, expect="Poll_Response")
@@ -215,6 +226,26 @@ def test_failed_login_flood_is_throttled_and_the_user_still_gets_in(hostile):
     checked = [line for line in log.splitlines()
                if "login failed" in line and "127.0.0.2" in line]
     assert len(checked) <= LOGINS_PER_MINUTE + 1, len(checked)
+
+
+def test_an_authorization_header_that_is_not_text_is_refused_not_anonymous(make_server):
+    s = make_server("bytes-auth", collections={"open": dict(read=["esa"], anonymous_read=True)})
+    req = poll_request("open").body
+    assert post_from(s, "127.0.0.1", req).root is not None  # anonymous is served
+    conn = http.client.HTTPSConnection("127.0.0.1", s.port, timeout=30, context=tls_context(s))
+    try:
+        conn.putrequest("POST", POLL)
+        for k, v in (("Content-Type", "application/xml"),
+                     ("X-TAXII-Content-Type", "urn:taxii.mitre.org:message:xml:1.1"),
+                     ("X-TAXII-Services", "urn:taxii.mitre.org:services:1.1"),
+                     ("Content-Length", str(len(req)))):
+            conn.putheader(k, v)
+        conn.putheader("Authorization", b"Basic \xff\xfe")
+        conn.endheaders(req)
+        raw = conn.getresponse().read()
+    finally:
+        conn.close()
+    assert b"UNAUTHORIZED" in raw and b"Poll_Response" not in raw, raw[:400]
 
 
 @pytest.fixture
