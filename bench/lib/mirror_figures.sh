@@ -34,6 +34,12 @@ run_mirror_figures() {
     local up_pid=$OURS_PID up_url=$OURS_URL
     log "upstream: inbox of $PULSES pulses ($(mb "$PULSE_BYTES") MB)"
     inbox_all "$up_url/services/inbox" "$auth" "$PULSES_DIR/inbox"
+    # Restarted on its loaded store, as for the server figures: the load's background work
+    # (sled's flushes, index merges) ends with it, so the mirror below and cabby at the end
+    # poll an upstream in the same state.
+    stop_ours "$up_pid"
+    start_ours "$up_cfg" "$WORK/upstream.log"
+    up_pid=$OURS_PID up_url=$OURS_URL
     local window_begin; window_begin=$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)
 
     # The mirror: one taxii11 source, one window covering the back-fill.

@@ -44,6 +44,9 @@ const CHECK_QUEUE: usize = 256;
 struct Check {
     hash: String,
     password: String,
+    /// Whether the same credentials were verified while this check waited (many requests
+    /// with the same credentials at once, as after a restart): then no hash is computed.
+    verified_meanwhile: Option<Box<dyn FnOnce() -> bool + Send>>,
     answer: tokio::sync::oneshot::Sender<bool>,
 }
 
@@ -51,7 +54,7 @@ struct Check {
 /// malformed hash, or a check that could not run, is a mismatch. Blocks the calling thread:
 /// not for the async threads (see [`verify_password_async`]).
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    let (check, answered) = check_of(hash, password);
+    let (check, answered) = check_of(hash, password, None);
     if check_queue().send(check).is_err() {
         return false;
     }
@@ -61,8 +64,12 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 /// [`verify_password`] for the async threads: waits for the answer without holding a
 /// thread. `None` when the queue of checks is full (the caller then waits in the blocking
 /// pool, with [`verify_password`]).
-async fn verify_password_async(hash: &str, password: &str) -> Option<bool> {
-    let (check, answered) = check_of(hash, password);
+async fn verify_password_async(
+    hash: &str,
+    password: &str,
+    verified_meanwhile: Box<dyn FnOnce() -> bool + Send>,
+) -> Option<bool> {
+    let (check, answered) = check_of(hash, password, Some(verified_meanwhile));
     match check_queue().try_send(check) {
         Ok(()) => Some(answered.await.unwrap_or(false)),
         Err(TrySendError::Full(_)) => None,
@@ -70,11 +77,16 @@ async fn verify_password_async(hash: &str, password: &str) -> Option<bool> {
     }
 }
 
-fn check_of(hash: &str, password: &str) -> (Check, tokio::sync::oneshot::Receiver<bool>) {
+fn check_of(
+    hash: &str,
+    password: &str,
+    verified_meanwhile: Option<Box<dyn FnOnce() -> bool + Send>>,
+) -> (Check, tokio::sync::oneshot::Receiver<bool>) {
     let (answer, answered) = tokio::sync::oneshot::channel();
     let check = Check {
         hash: hash.to_owned(),
         password: password.to_owned(),
+        verified_meanwhile,
         answer,
     };
     (check, answered)
@@ -108,6 +120,10 @@ fn run_checks(checks: &Mutex<Receiver<Check>>) {
         let Ok(check) = next else {
             return;
         };
+        if check.verified_meanwhile.is_some_and(|f| f()) {
+            let _ = check.answer.send(true);
+            continue;
+        }
         let matched = PasswordHash::new(&check.hash)
             .map(|parsed| {
                 Argon2::default()
@@ -264,7 +280,8 @@ impl Authority {
         let result = match self.prepare(header.as_deref()) {
             Step::Answered(result) => result,
             Step::Check(check) => {
-                match verify_password_async(check.hash(self), &check.password).await {
+                let meanwhile = self.verified_meanwhile(check.key);
+                match verify_password_async(check.hash(self), &check.password, meanwhile).await {
                     Some(verified) => self.conclude(check, verified),
                     None => {
                         let auth = self.clone();
@@ -346,6 +363,13 @@ impl Authority {
             password: password.to_string(),
             key,
         })
+    }
+
+    /// Whether credentials with cache key `key` were verified since (a check queued behind
+    /// another of the same credentials).
+    fn verified_meanwhile(self: &Arc<Self>, key: [u8; 32]) -> Box<dyn FnOnce() -> bool + Send> {
+        let auth = self.clone();
+        Box::new(move || auth.cached(&key).is_some())
     }
 
     /// The answer once the password hash was checked (`verified`).
@@ -602,6 +626,49 @@ mod tests {
         .await;
         for (g, got) in guesses.iter().zip(answers) {
             assert_eq!(got.is_ok(), *g == "s3cret", "{g}");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn many_requests_with_the_same_credentials_at_once_share_one_check() {
+        let users = vec![User {
+            name: "esa".into(),
+            password_hash: hash_password("s3cret").unwrap(),
+        }];
+        let good = basic("esa", "s3cret");
+        // One check alone, for the time it takes here.
+        let one = Arc::new(Authority::new(&users, &[]));
+        let t = Instant::now();
+        assert!(one
+            .authenticate_async(None, Some(good.clone()))
+            .await
+            .is_ok());
+        let single = t.elapsed();
+        // 32 at once with nothing cached: checked one after another on two threads, they
+        // would take 16 single checks; the ones queued behind the first are answered from
+        // the cache it fills.
+        let herd = Arc::new(Authority::new(&users, &[]));
+        let t = Instant::now();
+        let answers = futures_util::future::join_all(
+            (0..32).map(|_| herd.authenticate_async(None, Some(good.clone()))),
+        )
+        .await;
+        let took = t.elapsed();
+        assert!(answers.iter().all(|a| a == &Ok(Caller::User("esa".into()))));
+        assert!(took < single * 8, "{took:?} for 32, {single:?} for one");
+        // A wrong password in the same herd is still checked, and refused.
+        let mixed = Arc::new(Authority::new(&users, &[]));
+        let answers = futures_util::future::join_all((0..8).map(|n| {
+            let h = if n == 5 {
+                basic("esa", "nope")
+            } else {
+                good.clone()
+            };
+            mixed.authenticate_async(None, Some(h))
+        }))
+        .await;
+        for (n, a) in answers.iter().enumerate() {
+            assert_eq!(a.is_ok(), n != 5, "{n}: {a:?}");
         }
     }
 
