@@ -85,13 +85,14 @@ impl Stats {
 
 // === impl Store ===
 
-/// Bytes of pages sled keeps in memory. Measured on 200,000 blocks: 4 MiB lowers a full
-/// poll's peak RSS by about 20 MB but costs about 20 % more CPU per append; 256 MiB gains
-/// nothing on appends (README, Performance).
+/// Bytes of pages sled keeps in memory. With store format 4, on 1,000,000 blocks, 8 MiB
+/// against 32 MiB: the peak RSS of a start and a full poll 113-115 MB against 138-169 MB,
+/// the same full-poll speed, inbox loads of 200,000 blocks within the noise (30-38 s against
+/// 31-36 s), small-window polls about 5 % slower (README, Performance).
 // TODO(store): sled holds a page-table entry and segment accounting per tree node in
-// memory whatever this cache is (about 100 MB after open for 3 million keys), so RSS grows
-// with the key count: 340 MB for a full poll of 1,000,000 blocks against an aim of 150 MB.
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+// memory whatever this cache is (about 100 MB after open for 3 million keys), so RSS still
+// grows with the number of blocks.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Free space an append leaves on the store's file system unless told otherwise (64 MiB).
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
