@@ -94,6 +94,31 @@ impl Stats {
 // grows with the number of blocks.
 const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// How long an open waits for another holder of the database lock to let go: sled's
+/// background threads close the files a moment after a store is dropped (or a server
+/// exits), and a command run right then would otherwise be refused.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Open the sled database, waiting up to [`LOCK_WAIT`] for its lock.
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// Free space an append leaves on the store's file system unless told otherwise (64 MiB).
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -113,10 +138,7 @@ impl Store {
         let db_path = format::prepare_dir(dir)?;
         // sled caches up to 1 GiB of pages by default; content is outside sled (see
         // `segments`), so a small cache holds the records of a large collection.
-        let db = sled::Config::new()
-            .path(db_path)
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
+        let db = open_db(&db_path)?;
         let tree = db.open_tree("store")?;
         let floor = initial_floor(&tree)?;
         let persisted_end = read_i64(&tree, keys::G_SNAPSHOT_END)?.unwrap_or(i64::MIN);

@@ -296,3 +296,24 @@ fn the_store_directory_is_kept_to_its_owner() {
     let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
 }
+
+#[test]
+fn an_open_waits_briefly_for_the_lock_of_a_store_being_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = Store::open(dir.path()).unwrap();
+    let closing = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let reopened = Store::open(dir.path());
+    closing.join().unwrap();
+    assert!(reopened.is_ok(), "{:?}", reopened.err());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    // A store that stays open is refused once the wait is over.
+    let still = reopened.unwrap();
+    let started = std::time::Instant::now();
+    assert!(Store::open(dir.path()).is_err());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    drop(still);
+}
