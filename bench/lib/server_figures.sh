@@ -66,12 +66,12 @@ run_wrk() {
     [ -n "$WRK_RPS" ] || die "no wrk result in $out"
 }
 
-# The timestamp labels of every block of a full poll folder, in order.
-# Read in chunks: the file is one line of up to 4 GB.
-labels_of() {
-    python3 - "$1" <<'EOF'
+# Every match of REGEX (its first group, if it has one) in FILE, one per line. Read in
+# chunks: the file is one line of up to 4 GB. Usage: scan_file FILE REGEX
+scan_file() {
+    python3 - "$1" "$2" <<'EOF'
 import re, sys
-pat = re.compile(rb":Timestamp_Label>([^<]+)<")
+pat = re.compile(sys.argv[2].encode())
 out = sys.stdout.buffer
 with open(sys.argv[1], "rb") as f:
     carry = b""
@@ -80,7 +80,7 @@ with open(sys.argv[1], "rb") as f:
         data = carry + chunk
         last = 0
         for m in pat.finditer(data):
-            out.write(m.group(1) + b"\n")
+            out.write((m.group(1) if pat.groups else m.group(0)) + b"\n")
             last = m.end()
         if not chunk:
             break
@@ -88,27 +88,11 @@ with open(sys.argv[1], "rb") as f:
 EOF
 }
 
-# Content blocks in a file of any size (chunked, as labels_of).
-count_blocks_file() {
-    python3 - "$1" <<'EOF'
-import re, sys
-pat = re.compile(rb"<[A-Za-z0-9_]*:Content_Block>")
-n = 0
-with open(sys.argv[1], "rb") as f:
-    carry = b""
-    while True:
-        chunk = f.read(1 << 22)
-        data = carry + chunk
-        last = 0
-        for m in pat.finditer(data):
-            n += 1
-            last = m.end()
-        if not chunk:
-            break
-        carry = data[max(last, len(data) - 64):]
-print(n)
-EOF
-}
+# The timestamp labels of every block of a full poll file, in order.
+labels_of() { scan_file "$1" ':Timestamp_Label>([^<]+)<'; }
+
+# Content blocks in a file of any size.
+count_blocks_file() { scan_file "$1" '<[A-Za-z0-9_]*:Content_Block>' | wc -l; }
 
 # Windows (label[i], label[i+WINDOW]] for NWINDOWS random i. Usage: make_windows LABELS OUT
 make_windows() {

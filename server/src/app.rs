@@ -88,18 +88,15 @@ impl App {
         })
         .await
         .map_err(|e| StartError::Other(e.to_string()))?
-        .map_err(|source| {
-            if source.to_string().contains("could not acquire lock") {
-                StartError::Other(format!(
-                    "store at {} is in use by another taxii-mirror process",
-                    config.data_dir.display()
-                ))
-            } else {
-                StartError::Store {
-                    path: config.data_dir.display().to_string(),
-                    source,
-                }
-            }
+        .map_err(|source| match source {
+            store::StoreError::InUse(_) => StartError::Other(format!(
+                "store at {} is in use by another taxii-mirror process",
+                config.data_dir.display()
+            )),
+            source => StartError::Store {
+                path: config.data_dir.display().to_string(),
+                source,
+            },
         })?;
 
         // Accepted connections inherit TCP_NODELAY from the listener: a response's last

@@ -220,12 +220,11 @@ fn unhex32(text: &str) -> Option<[u8; 32]> {
 
 fn open_store(data_dir: &Path) -> Result<Store, BackupError> {
     Store::open(data_dir).map_err(|e| {
-        let message = if e.to_string().contains("could not acquire lock") {
-            "in use by a running taxii-mirror; stop the server first (sled allows one process \
-             per store)"
-                .to_string()
-        } else {
-            e.to_string()
+        let message = match e {
+            store::StoreError::InUse(_) => "in use by a running taxii-mirror; stop the server \
+                                            first (sled allows one process per store)"
+                .to_string(),
+            e => e.to_string(),
         };
         BackupError::Store {
             path: data_dir.display().to_string(),

@@ -378,7 +378,7 @@ fn verify(data_dir: &Path, deep: bool) -> ExitCode {
     }
     let store = match store::Store::open(data_dir) {
         Ok(s) => s,
-        Err(e) if e.to_string().contains("could not acquire lock") => {
+        Err(store::StoreError::InUse(_)) => {
             return fail(format!(
                 "store at {} is in use by a running taxii-mirror: stop it first",
                 data_dir.display()

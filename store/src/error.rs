@@ -15,6 +15,9 @@ pub enum StoreError {
     /// A stored record could not be decoded, or the store's own bookkeeping disagrees.
     #[error("corrupt store record: {0}")]
     Corrupt(String),
+    /// Another process (a running server) holds the store's database; sled allows one.
+    #[error("{0} is in use by another taxii-mirror process (a running server?); stop it first")]
+    InUse(String),
     /// A file operation on the store directory failed.
     #[error("store directory i/o: {0}")]
     Io(#[from] std::io::Error),

@@ -99,7 +99,8 @@ const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// exits), and a command run right then would otherwise be refused.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Open the sled database, waiting up to [`LOCK_WAIT`] for its lock.
+/// Open the sled database, waiting up to [`LOCK_WAIT`] for its lock ([`StoreError::InUse`]
+/// after that).
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     loop {
@@ -108,10 +109,10 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
             .cache_capacity(CACHE_BYTES)
             .open()
         {
-            Err(e)
-                if e.to_string().contains("could not acquire lock")
-                    && started.elapsed() < LOCK_WAIT =>
-            {
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(StoreError::InUse(path.display().to_string()));
+                }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             other => return Ok(other?),
