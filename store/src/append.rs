@@ -155,9 +155,17 @@ impl Store {
     /// out even after a restart with the clock set back; recording a bound rather than each
     /// end keeps polls to about one small write per second (the record is made durable with
     /// the next flush, like any other write).
+    ///
+    /// Once a database write has failed (see [`Store::write_failure`]), the end stops at
+    /// the last label known to be on disk: a batch whose flush failed may be gone after the
+    /// restart that the failure calls for, and its caller was told it failed.
     pub fn snapshot_end(&self) -> Timestamp {
         let mut floor = self.lock_writer();
         let end = floor.floor.max((self.inner.now)());
+        if self.write_failure().is_some() {
+            floor.floor = end;
+            return Timestamp::from_micros(end.min(self.durable_floor()));
+        }
         if end > floor.persisted_end {
             let bound = end.saturating_add(SNAPSHOT_BOUND_AHEAD_US);
             let written = self

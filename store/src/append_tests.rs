@@ -242,3 +242,29 @@ fn an_append_that_would_leave_too_little_free_space_writes_nothing() {
     assert_eq!(store.total("c").unwrap(), 5);
     assert!(store.verify().unwrap().is_ok());
 }
+
+#[test]
+fn after_a_failed_write_snapshot_ends_stop_at_what_was_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::at(1_000_000);
+    let s = open_clocked(dir.path(), &clock);
+    s.ensure_collection("feed").unwrap();
+    let flushed = s.append("feed", blocks(0, 2), None).unwrap().labels;
+    s.flush().unwrap();
+    clock.set(2_000_000);
+    assert!(s.snapshot_end() >= Timestamp::from_micros(2_000_000));
+
+    // As when the database's flush met a full disk: the next batch is readable in memory
+    // but may be gone after the restart, so polls must not see it.
+    *s.inner.write_failure.lock().unwrap() = Some("No space left on device".into());
+    let unflushed = s.append("feed", blocks(2, 3), None).unwrap().labels;
+    clock.set(3_000_000);
+    let end = s.snapshot_end();
+    assert!(end >= flushed[1] && end < unflushed[0], "{end:?}");
+    let seen: Vec<_> = s
+        .range("feed", None, end)
+        .unwrap()
+        .map(|b| b.unwrap().label)
+        .collect();
+    assert_eq!(seen, flushed);
+}

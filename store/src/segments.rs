@@ -166,38 +166,22 @@ impl Segments {
             };
         }
         let file = self.file(end.segment, truncate)?;
-
-        let mut locs = Vec::new();
-        let mut buf = Vec::with_capacity(WRITE_CHUNK.min(total as usize));
-        let mut buf_at = end.len;
-        for content in contents {
-            let len = u32::try_from(content.len())
-                .map_err(|_| StoreError::TooLarge(format!("content of {} bytes", content.len())))?;
-            locs.push(Loc {
-                segment: end.segment,
-                offset: end.len,
-                len,
-            });
-            end.len += u64::from(len);
-            if buf.len() + content.len() > WRITE_CHUNK && !buf.is_empty() {
-                file.write_all_at(&buf, buf_at)?;
-                buf_at += buf.len() as u64;
-                buf.clear();
-            }
-            if content.len() >= WRITE_CHUNK {
-                file.write_all_at(content, buf_at)?;
-                buf_at += content.len() as u64;
-            } else {
-                buf.extend_from_slice(content);
+        let start = end.len;
+        match write_after(&file, contents, total, &mut end) {
+            Ok(locs) => Ok((locs, end)),
+            Err(e) => {
+                // Give back what the failed write took: on a full disk the bytes written
+                // before the failure are what the database needs for its own next write.
+                if let Err(cut) = file.set_len(start) {
+                    tracing::warn!(
+                        segment = end.segment,
+                        cause = %cut,
+                        "could not cut the content of a failed append"
+                    );
+                }
+                Err(e)
             }
         }
-        if !buf.is_empty() {
-            file.write_all_at(&buf, buf_at)?;
-        }
-        if !locs.is_empty() {
-            file.sync_data()?;
-        }
-        Ok((locs, end))
     }
 
     /// Record that the batch referencing everything up to `end` is applied.
@@ -271,6 +255,46 @@ impl Segments {
     fn lock_tail(&self) -> std::sync::MutexGuard<'_, SegmentEnd> {
         self.tail.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Write `contents` into `file` from `end.len` on, moving `end` past them, and sync.
+fn write_after<'a>(
+    file: &File,
+    contents: impl IntoIterator<Item = &'a [u8]>,
+    total: u64,
+    end: &mut SegmentEnd,
+) -> Result<Vec<Loc>, StoreError> {
+    let mut locs = Vec::new();
+    let mut buf = Vec::with_capacity(WRITE_CHUNK.min(total as usize));
+    let mut buf_at = end.len;
+    for content in contents {
+        let len = u32::try_from(content.len())
+            .map_err(|_| StoreError::TooLarge(format!("content of {} bytes", content.len())))?;
+        locs.push(Loc {
+            segment: end.segment,
+            offset: end.len,
+            len,
+        });
+        end.len += u64::from(len);
+        if buf.len() + content.len() > WRITE_CHUNK && !buf.is_empty() {
+            file.write_all_at(&buf, buf_at)?;
+            buf_at += buf.len() as u64;
+            buf.clear();
+        }
+        if content.len() >= WRITE_CHUNK {
+            file.write_all_at(content, buf_at)?;
+            buf_at += content.len() as u64;
+        } else {
+            buf.extend_from_slice(content);
+        }
+    }
+    if !buf.is_empty() {
+        file.write_all_at(&buf, buf_at)?;
+    }
+    if !locs.is_empty() {
+        file.sync_data()?;
+    }
+    Ok(locs)
 }
 
 fn file_name(id: u32) -> String {

@@ -5,8 +5,9 @@ use crate::format;
 use crate::keys;
 use crate::segments::{SegmentEnd, Segments};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 use taxii::Timestamp;
 
 /// A source of the current time in microseconds; the real clock outside tests.
@@ -42,6 +43,9 @@ pub(crate) struct Inner {
     /// The first failed write of the database, once one failed (see
     /// [`Store::write_failure`]).
     pub(crate) write_failure: Mutex<Option<String>>,
+    /// Every label at or below this is on disk: the floor when the last successful flush
+    /// began. Once a write fails, polls see no further (see [`Store::snapshot_end`]).
+    pub(crate) durable: AtomicI64,
 }
 
 /// The label state guarded by the writer mutex.
@@ -107,6 +111,8 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         match sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
+            // The store flushes on its own schedule, so that it knows what is on disk.
+            .flush_every_ms(None)
             .open()
         {
             Err(e) if e.to_string().contains("could not acquire lock") => {
@@ -166,8 +172,10 @@ impl Store {
                 min_free: AtomicU64::new(DEFAULT_MIN_FREE_BYTES),
                 refused_bytes: AtomicU64::new(0),
                 write_failure: Mutex::new(None),
+                durable: AtomicI64::new(floor),
             }),
         };
+        spawn_flusher(Arc::downgrade(&store.inner));
         store.mark_index_ready_if_empty()?;
         store.upgrade_index()?;
         Ok(store)
@@ -184,9 +192,10 @@ impl Store {
     ///
     /// TODO(store): when something else fills the disk past the reserve, sled's failed write
     /// stops every later write until a restart ([`Store::write_failure`] says so, and
-    /// `/readyz` fails), and the batch whose flush failed stays readable until then although
-    /// its caller got an error (after the restart it may or may not be there; sent again, it
-    /// is stored once). Reopening sled in place needs every handle and iterator released.
+    /// `/readyz` fails). Polls then stop at the last label known to be on disk, but
+    /// collection counts and look-ups still see a batch whose flush failed (after the
+    /// restart it may or may not be there; sent again, it is stored once). Reopening sled in
+    /// place needs every handle and iterator released.
     pub fn set_min_free_bytes(&self, bytes: u64) {
         self.inner.min_free.store(bytes, Ordering::Relaxed);
     }
@@ -332,8 +341,17 @@ impl Store {
     /// Make everything written so far durable (fsync). Call before acknowledging an inbox
     /// message; sled also flushes on its own every half second.
     pub fn flush(&self) -> Result<(), StoreError> {
+        // Label assignment and the batch that stores the labelled blocks happen under the
+        // writer lock, so every label at or below this floor is in a batch already applied.
+        let upto = self.lock_writer().floor;
         self.inner.db.flush().map_err(|e| self.write_failed(e))?;
+        self.inner.durable.fetch_max(upto, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// The greatest label known to be on disk.
+    pub(crate) fn durable_floor(&self) -> i64 {
+        self.inner.durable.load(Ordering::Acquire)
     }
 
     /// Why the database stopped taking writes, once it has: sled keeps refusing every
@@ -401,6 +419,31 @@ impl Store {
     /// Every collection with its id, in name byte order.
     pub(crate) fn collection_ids(&self) -> Result<Vec<(String, u32)>, StoreError> {
         collection_ids(&self.inner.tree)
+    }
+}
+
+/// How often written batches are made durable when no caller asks sooner.
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// Flush the store every [`FLUSH_EVERY`] until its last handle is dropped or a write fails.
+fn spawn_flusher(inner: Weak<Inner>) {
+    let spawned = std::thread::Builder::new()
+        .name("store-flush".into())
+        .spawn(move || loop {
+            std::thread::sleep(FLUSH_EVERY);
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let store = Store { inner };
+            if store.write_failure().is_some() {
+                return;
+            }
+            // A failure is logged once by `write_failed`, and stops the loop next round.
+            let _ = store.flush();
+        });
+    if let Err(e) = spawned {
+        // Batches still reach the disk with every explicit flush and when the store closes.
+        tracing::warn!(cause = %e, "could not start the store's flush thread");
     }
 }
 
