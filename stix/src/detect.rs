@@ -272,6 +272,20 @@ fn canonical_url(value: &str) -> Option<String> {
 /// Undo the usual defanging: `hxxp` / `hXXps` schemes, `[.]` `(.)` `{.}` `[dot]`, `[:]`,
 /// `[@]` and `[at]`.
 pub fn refang(value: &str) -> String {
+    // One pass can make a new token ("[[dot]]" becomes "[.]"), so pass until nothing
+    // changes. Every change but the scheme's shortens the value, and the scheme changes
+    // once, so this ends.
+    let mut out = refang_once(value);
+    loop {
+        let next = refang_once(&out);
+        if next == out {
+            return out;
+        }
+        out = next;
+    }
+}
+
+fn refang_once(value: &str) -> String {
     let mut out = value.to_owned();
     for (from, to) in [
         ("[.]", "."),

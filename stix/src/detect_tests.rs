@@ -89,6 +89,34 @@ fn defanged_values_are_refanged() {
 }
 
 #[test]
+fn refanging_twice_changes_nothing_more() {
+    // Tokens nested in tokens: one pass of replacements leaves a token behind.
+    let tokens = [
+        "[.]", "(.)", "{.}", "[dot]", "[:]", "[://]", "[@]", "[at]", "[", "]", "(", ")", "{", "}",
+        ".", "hxxp", "fxp", "a",
+    ];
+    let mut checked = 0;
+    for a in tokens {
+        for b in tokens {
+            for c in tokens {
+                for value in [
+                    format!("{a}{b}{c}"),
+                    format!("[{a}{b}]{c}"),
+                    format!("{a}[{b}]{c}"),
+                ] {
+                    let once = refang(&value);
+                    assert_eq!(refang(&once), once, "{value:?}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 10_000);
+    assert_eq!(refang("[[dot]]@example.test"), ".@example.test");
+    assert_eq!(refang("www[[.]]evil[[[.]]]test"), "www.evil.test");
+}
+
+#[test]
 fn junk_is_unrecognised() {
     for junk in [
         "",

@@ -192,3 +192,22 @@ fn a_byte_order_mark_inside_the_file_is_not_part_of_a_value() {
     let file = parse(plain, Format::Plain, NOW);
     assert_eq!(file.values[1].indicator.value, "second.example.com");
 }
+
+#[test]
+fn a_value_defanged_twice_is_read_as_written_back() {
+    // "[[dot]]" reads as "[.]" after one pass, which a second reading would change again.
+    let file = read_bytes(
+        Path::new("list.csv"),
+        b"[[dot]]@example.test\nwww[[.]]evil[(.)]test\n".to_vec(),
+        NOW,
+    )
+    .unwrap();
+    let written: String = file
+        .values
+        .iter()
+        .map(|v| format!("{}\n", v.indicator.value))
+        .collect();
+    let again = parse(&written, Format::Plain, NOW);
+    assert_eq!(kinds(&file), kinds(&again));
+    assert!(file.values.iter().all(|v| !v.indicator.value.contains('[')));
+}
