@@ -194,8 +194,9 @@ impl Store {
     /// stops every later write until a restart ([`Store::write_failure`] says so, and
     /// `/readyz` fails). Polls then stop at the last label known to be on disk, but
     /// collection counts and look-ups still see a batch whose flush failed (after the
-    /// restart it may or may not be there; sent again, it is stored once). Reopening sled in
-    /// place needs every handle and iterator released.
+    /// restart it may or may not be there; sent again, it is stored once), and a read that
+    /// needs sled to split a page fails. Reopening sled in place needs every handle and
+    /// iterator released.
     pub fn set_min_free_bytes(&self, bytes: u64) {
         self.inner.min_free.store(bytes, Ordering::Relaxed);
     }
