@@ -137,7 +137,7 @@ fn invisible(c: char) -> bool {
 /// This is the form indexes key on: two spellings of one value give the same text.
 pub fn canonical(kind: IndicatorKind, value: &str) -> Option<String> {
     let value = value.trim();
-    if value.is_empty() {
+    if value.is_empty() || !carriable(value) {
         return None;
     }
     match kind {
@@ -267,6 +267,15 @@ fn canonical_url(value: &str) -> Option<String> {
     out.push_str(port);
     out.push_str(path);
     Some(out)
+}
+
+/// Whether `value` can be an indicator value: no control characters (which no indicator
+/// holds, and most of which XML 1.0 cannot carry), nor U+FFFE / U+FFFF. A package writer
+/// would have to replace them, so the value served would not be the value read.
+pub fn carriable(value: &str) -> bool {
+    !value
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}'))
 }
 
 /// Undo the usual defanging: `hxxp` / `hXXps` schemes, `[.]` `(.)` `{.}` `[dot]`, `[:]`,

@@ -239,3 +239,18 @@ fn an_address_whose_lower_case_is_longer_is_measured_in_lower_case() {
     assert_eq!(kind, Email);
     assert_eq!(canonical(Email, &value).as_deref(), Some(value.as_str()));
 }
+
+#[test]
+fn values_with_control_characters_have_no_canonical_form() {
+    for (kind, value) in [
+        (Url, "http://evil.test/x\u{c}y"),
+        (Url, "http://evil.test/\u{fffe}"),
+        (Domain, "evil\u{1}.test"),
+        (Mutex, "m\u{7f}x"),
+        (Mutex, "m\u{9b}x"),
+        (Email, "a\u{c}@evil.test"),
+    ] {
+        assert_eq!(canonical(kind, value), None, "{kind:?} {value:?}");
+    }
+    assert_eq!(canonical(Mutex, "Global\\Über").as_deref(), Some("Global\\Über"));
+}

@@ -68,7 +68,7 @@ pub fn stable_uuid(parts: &[&str]) -> String {
 /// `None` for types OTX does not emit or values that do not fit their type.
 pub fn map_indicator(otx_type: &str, value: &str) -> Option<(Indicator, Option<(String, String)>)> {
     let value = value.trim();
-    if value.is_empty() {
+    if value.is_empty() || !crate::detect::carriable(value) {
         return None;
     }
     let plain = |kind| Some((Indicator::new(kind, value), None));

@@ -178,3 +178,21 @@ fn indicator_type_mapping() {
     assert_eq!(cidr.value, "198.51.100.0/30");
     assert_eq!(range, Some(("198.51.100.0".into(), "198.51.100.3".into())));
 }
+
+#[test]
+fn values_with_control_characters_are_not_emitted() {
+    // XML cannot carry most of them: the package would hold another value than the one
+    // reported as emitted.
+    for (kind, value) in [
+        ("url", "portal.invoice.test/a&r\u{c}=3"),
+        ("url", "http://evil.test/\u{fffe}"),
+        ("domain", "evil\u{1}.test"),
+        ("hostname", "evil\u{85}.test"),
+        ("mutex", "Global\\m\u{7f}x"),
+        ("email", "a\u{c}@evil.test"),
+    ] {
+        assert_eq!(map_indicator(kind, value), None, "{kind} {value:?}");
+    }
+    assert!(map_indicator("url", "http://evil.test/a b").is_some());
+    assert!(map_indicator("mutex", "Global\\Über").is_some());
+}
