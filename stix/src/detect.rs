@@ -83,7 +83,7 @@ pub fn detect(raw: &str) -> Result<Indicator, Rejection> {
         return Err(Rejection::TooLong);
     }
     for kind in DETECTION_ORDER {
-        if let Some(canonical) = canonical(kind, &value) {
+        if let Some(canonical) = canonical_refanged(kind, &value) {
             return Ok(Indicator::new(kind, canonical));
         }
     }
@@ -105,8 +105,14 @@ pub fn detect_as(kind_name: &str, raw: &str) -> Result<Indicator, Rejection> {
     };
     kinds
         .iter()
-        .find_map(|&k| canonical(k, &value).map(|v| Indicator::new(k, v)))
+        .find_map(|&k| canonical_refanged(k, &value).map(|v| Indicator::new(k, v)))
         .ok_or(Rejection::NotOfKind(kind))
+}
+
+/// The canonical form of a refanged value, when reading it again gives the same value: a
+/// value read from a list must not change when written out and read back.
+fn canonical_refanged(kind: IndicatorKind, value: &str) -> Option<String> {
+    canonical(kind, value).filter(|c| refang(c) == *c)
 }
 
 /// Kinds tried by [`detect`], most specific first: a hash is never read as a domain, an
@@ -278,48 +284,46 @@ pub fn carriable(value: &str) -> bool {
         .any(|c| c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}'))
 }
 
-/// Undo the usual defanging: `hxxp` / `hXXps` schemes, `[.]` `(.)` `{.}` `[dot]`, `[:]`,
-/// `[@]` and `[at]`.
+/// Undo the usual defanging: `[.]` `(.)` `{.}` `[dot]`, `[:]`, `[://]`, `[@]` and `[at]`
+/// (in any case), then a `hxxp://`, `hxxps://` or `fxp://` scheme. Nested tokens collapse
+/// too (`[[dot]]` is one dot), so refanging the result changes nothing more.
 pub fn refang(value: &str) -> String {
-    // One pass can make a new token ("[[dot]]" becomes "[.]"), so pass until nothing
-    // changes. Every change but the scheme's shortens the value, and the scheme changes
-    // once, so this ends.
-    let mut out = refang_once(value);
-    loop {
-        let next = refang_once(&out);
-        if next == out {
-            return out;
-        }
-        out = next;
-    }
-}
-
-fn refang_once(value: &str) -> String {
-    let mut out = value.to_owned();
-    for (from, to) in [
-        ("[.]", "."),
-        ("(.)", "."),
-        ("{.}", "."),
-        ("[dot]", "."),
-        ("[:]", ":"),
-        ("[://]", "://"),
-        ("[@]", "@"),
-        ("[at]", "@"),
-    ] {
-        if out.contains(from) {
-            out = out.replace(from, to);
+    // One pass over the value, replacing a token as soon as the output ends with one: a
+    // replacement can complete an outer token only when its closing bracket comes next.
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        out.push(c);
+        if matches!(c, ']' | ')' | '}') {
+            if let Some((token, to)) = DEFANG_TOKENS.iter().find(|(token, _)| {
+                out.len() >= token.len()
+                    && out.as_bytes()[out.len() - token.len()..]
+                        .eq_ignore_ascii_case(token.as_bytes())
+            }) {
+                out.truncate(out.len() - token.len());
+                out.push_str(to);
+            }
         }
     }
-    let lower = out.get(..5).map(str::to_ascii_lowercase);
-    if let Some(prefix) = lower {
-        if prefix.starts_with("hxxp") {
-            out.replace_range(..4, "http");
-        } else if prefix.starts_with("fxp") {
-            out.replace_range(..3, "ftp");
-        }
+    let lower = out.get(..8).unwrap_or(&out).to_ascii_lowercase();
+    if lower.starts_with("hxxp://") || lower.starts_with("hxxps://") {
+        out.replace_range(..4, "http");
+    } else if lower.starts_with("fxp://") {
+        out.replace_range(..3, "ftp");
     }
     out
 }
+
+/// Defanging tokens and what they stand for.
+const DEFANG_TOKENS: [(&str, &str); 8] = [
+    ("[.]", "."),
+    ("(.)", "."),
+    ("{.}", "."),
+    ("[dot]", "."),
+    ("[:]", ":"),
+    ("[://]", "://"),
+    ("[@]", "@"),
+    ("[at]", "@"),
+];
 
 #[cfg(test)]
 #[path = "detect_tests.rs"]

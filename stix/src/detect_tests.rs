@@ -114,6 +114,35 @@ fn refanging_twice_changes_nothing_more() {
     assert!(checked > 10_000);
     assert_eq!(refang("[[dot]]@example.test"), ".@example.test");
     assert_eq!(refang("www[[.]]evil[[[.]]]test"), "www.evil.test");
+    // Tokens in any case: a value that lower-casing would turn into a token is refanged
+    // before, not after, it is put in canonical form.
+    assert_eq!(refang("evil[DOT]example[Dot]test"), "evil.example.test");
+    assert_eq!(
+        kind_of("'[[doT]]e.t@example.test"),
+        Some((Email, "'.e.t@example.test".into()))
+    );
+    let deep = format!("evil{}dot{}example", "[".repeat(20_000), "]".repeat(20_000));
+    assert_eq!(refang(&deep), "evil.example");
+}
+
+#[test]
+fn only_a_scheme_is_refanged_at_the_start() {
+    for value in [
+        "fxpro.com",
+        "hxxpress.com",
+        "hxxpfoo.example",
+        "fxp@mail.example",
+    ] {
+        assert_eq!(refang(value), value);
+    }
+    assert_eq!(kind_of("fxpro.com"), Some((Domain, "fxpro.com".into())));
+    assert_eq!(
+        kind_of("fxp@mail.example"),
+        Some((Email, "fxp@mail.example".into()))
+    );
+    assert_eq!(refang("hXXps://evil.test/"), "https://evil.test/");
+    assert_eq!(refang("hxxp[:]//evil.test/"), "http://evil.test/");
+    assert_eq!(refang("fxp://evil.test/x"), "ftp://evil.test/x");
 }
 
 #[test]
@@ -252,5 +281,8 @@ fn values_with_control_characters_have_no_canonical_form() {
     ] {
         assert_eq!(canonical(kind, value), None, "{kind:?} {value:?}");
     }
-    assert_eq!(canonical(Mutex, "Global\\Über").as_deref(), Some("Global\\Über"));
+    assert_eq!(
+        canonical(Mutex, "Global\\Über").as_deref(),
+        Some("Global\\Über")
+    );
 }

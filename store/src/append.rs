@@ -13,6 +13,7 @@ use crate::record;
 use crate::store::Store;
 use crate::types::{AppendOutcome, MetaPut, NewBlock};
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 use taxii::Timestamp;
 
@@ -86,10 +87,26 @@ impl Store {
             let records: u64 = fresh.iter().map(|c| c.1.len() as u64 + 256).sum();
             self.check_space(total + records)?;
         }
-        let (locs, segment_end) = self
+        let (locs, segment_end) = match self
             .inner
             .segments
-            .write(fresh.iter().map(|c| c.2.as_slice()), total)?;
+            .write(fresh.iter().map(|c| c.2.as_slice()), total)
+        {
+            Ok(written) => written,
+            Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull => {
+                // Without a reserve this is how a full disk shows: say so until this much
+                // fits again (see `space_problem`).
+                let records: u64 = fresh.iter().map(|c| c.1.len() as u64 + 256).sum();
+                self.inner
+                    .refused_bytes
+                    .store((total + records).max(1), Ordering::Relaxed);
+                return Err(StoreError::Io(e));
+            }
+            Err(e) => return Err(e),
+        };
+        if !fresh.is_empty() {
+            self.inner.refused_bytes.store(0, Ordering::Relaxed);
+        }
 
         let mut next = next_label(floor.floor, (self.inner.now)())?;
         let mut batch = sled::Batch::default();

@@ -106,6 +106,7 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Open the sled database, waiting up to [`LOCK_WAIT`] for its lock ([`StoreError::InUse`]
 /// after that).
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    remove_unfinished_snapshots(path)?;
     let started = std::time::Instant::now();
     loop {
         match sled::Config::new()
@@ -124,6 +125,31 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
             other => return Ok(other?),
         }
     }
+}
+
+/// Remove the snapshot files sled left half-written (`snap.<lsn>.generating`): a write of
+/// one cut short, by a full disk or a crash, stays behind, and sled would read it as the
+/// newest snapshot and refuse to open. It renames a snapshot once it is whole, and recovers
+/// from the previous one and its log without it.
+fn remove_unfinished_snapshots(db: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(db) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(
+                file = %entry.path().display(),
+                "removing a database snapshot that was never finished"
+            );
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Free space an append leaves on the store's file system unless told otherwise (64 MiB).
@@ -231,10 +257,10 @@ impl Store {
     /// it clears by itself once space returns.
     pub fn space_problem(&self) -> Option<String> {
         let reserve = self.inner.min_free.load(Ordering::Relaxed);
-        if reserve == 0 {
+        let refused = self.inner.refused_bytes.load(Ordering::Relaxed);
+        if reserve == 0 && refused == 0 {
             return None;
         }
-        let refused = self.inner.refused_bytes.load(Ordering::Relaxed);
         let free = match fs2::available_space(&self.inner.dir) {
             Ok(free) => free,
             Err(e) => return Some(format!("cannot read the free space: {e}")),
@@ -242,7 +268,11 @@ impl Store {
         if free >= reserve.saturating_add(refused) {
             return None;
         }
-        Some(if refused > 0 && free >= reserve {
+        Some(if reserve == 0 {
+            format!(
+                "{free} bytes free, the last append refused for a full disk needed {refused} bytes"
+            )
+        } else if refused > 0 && free >= reserve {
             format!("{free} bytes free, the last append refused needed {refused} bytes above the reserve of {reserve}")
         } else {
             format!("{free} bytes free, below the reserve of {reserve}")

@@ -200,6 +200,9 @@ def test_disk_full_without_the_reserve_fails_cleanly_and_recovers_after_restart(
             # database's own writes still find room, and polls go on.
             assert segment_bytes(disk) == before[-1], (segment_bytes(disk), before[-1])
             assert stored_numbers(client) == set(acknowledged)
+            # Not ready, with the reason, although no reserve is configured.
+            r = requests.get(f"http://{server.addrs['admin']}/readyz", timeout=10)
+            assert r.status_code == 503 and "refused for a full disk" in r.text, r.text
         else:
             # The database's flush met the full disk: polls show nothing of the refused
             # push, or fail once the database cannot reorganise a page, until a restart.
