@@ -756,6 +756,17 @@ fn lookup(data_dir: &Path, values: &[String], kind: Option<&str>, as_json: bool)
     let mut offline: Option<store::Store> = None;
     let mut code = ExitCode::SUCCESS;
     for value in values {
+        // Refused here as the server would refuse it, rather than as a request too large
+        // to send.
+        if value.trim().len() > stix::detect::MAX_VALUE {
+            let head: String = value.trim().chars().take(40).collect();
+            eprintln!(
+                "error: {head:?}...: longer than {} bytes",
+                stix::detect::MAX_VALUE
+            );
+            code = ExitCode::from(EXIT_DATA);
+            continue;
+        }
         let mut path = format!("/admin/lookup?value={}", url_path_segment(value));
         if let Some(k) = kind {
             path.push_str(&format!("&kind={}", url_path_segment(k)));

@@ -235,6 +235,11 @@ def test_lookup_answers_kinds_and_refuses_junk(srv, tmp_path):
     r = run_bin("lookup", "look.example.com", "--data", data_dir(srv))
     assert "domain look.example.com: 1 block" in r.stdout, r.stdout
     assert "collection=stopped" in r.stdout and "source=import:look.txt" in r.stdout
+    # A value too long is refused as such, without sending it, and the next is looked up.
+    r = run_bin("lookup", "a" * 40_000 + ".example", "look.example.com",
+                "--data", data_dir(srv), check=False)
+    assert r.returncode == 65 and "longer than 8192 bytes" in r.stderr, r.stderr[:500]
+    assert len(r.stderr) < 500 and "domain look.example.com: 1 block" in r.stdout, r.stdout
 
 
 def test_admin_import_and_lookup_need_the_token(srv):
