@@ -112,8 +112,6 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         match sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
-            // The store flushes on its own schedule, so that it knows what is on disk.
-            .flush_every_ms(None)
             .open()
         {
             Err(e) if e.to_string().contains("could not acquire lock") => {
@@ -456,7 +454,9 @@ impl Store {
 /// How often written batches are made durable when no caller asks sooner.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
-/// Flush the store every [`FLUSH_EVERY`] until its last handle is dropped or a write fails.
+/// Flush the store every [`FLUSH_EVERY`] until its last handle is dropped or a write fails,
+/// so that it knows what is on disk. sled's own flusher goes on beside it: it also cleans
+/// the database's log segments, which nothing else can ask it to do.
 fn spawn_flusher(inner: Weak<Inner>) {
     let spawned = std::thread::Builder::new()
         .name("store-flush".into())
