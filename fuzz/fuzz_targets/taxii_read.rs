@@ -6,11 +6,21 @@
 use libfuzzer_sys::fuzz_target;
 use taxii::read::{read_message, Limits};
 use taxii::write::write_message;
-use taxii::{Envelope, Message};
+use taxii::{Envelope, Message, Version, SUPPORTED_BINDINGS};
 
-/// What the writer drops by design: a content block carries one subtype (the schema allows
-/// no more), so only the first of several is written.
+/// What the writer changes by design: a content block carries one subtype (the schema
+/// allows no more), so only the first of several is written; a TAXII 1.0 feed needs a
+/// content binding, so an empty list (all bindings) is written as every supported one.
 fn as_written(mut env: Envelope) -> Envelope {
+    if let (Version::V10, Message::CollectionInformationResponse(m)) =
+        (env.version, &mut env.message)
+    {
+        for c in &mut m.collections {
+            if c.content_bindings.is_empty() {
+                c.content_bindings = SUPPORTED_BINDINGS.iter().map(|b| b.to_string()).collect();
+            }
+        }
+    }
     let blocks = match &mut env.message {
         Message::InboxMessage(m) => &mut m.blocks,
         Message::PollResponse(m) => &mut m.blocks,
