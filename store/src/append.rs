@@ -82,9 +82,9 @@ impl Store {
 
         // Content first, synced, so the batch below never names bytes that are not on disk.
         let total: u64 = fresh.iter().map(|c| c.2.len() as u64).sum();
+        // Records and index entries take about as much again as small content.
+        let records: u64 = fresh.iter().map(|c| c.1.len() as u64 + 256).sum();
         if !fresh.is_empty() {
-            // Records and index entries take about as much again as small content.
-            let records: u64 = fresh.iter().map(|c| c.1.len() as u64 + 256).sum();
             self.check_space(total + records)?;
         }
         let (locs, segment_end) = match self
@@ -96,7 +96,6 @@ impl Store {
             Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull => {
                 // Without a reserve this is how a full disk shows: say so until this much
                 // fits again (see `space_problem`).
-                let records: u64 = fresh.iter().map(|c| c.1.len() as u64 + 256).sum();
                 self.inner
                     .refused_bytes
                     .store((total + records).max(1), Ordering::Relaxed);
@@ -179,7 +178,7 @@ impl Store {
     pub fn snapshot_end(&self) -> Timestamp {
         let mut floor = self.lock_writer();
         let end = floor.floor.max((self.inner.now)());
-        if self.write_failure().is_some() {
+        if self.writes_failed() {
             floor.floor = end;
             return Timestamp::from_micros(end.min(self.durable_floor()));
         }

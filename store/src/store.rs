@@ -394,6 +394,15 @@ impl Store {
             .clone()
     }
 
+    /// Whether a database write has failed, without copying the cause (on the poll path).
+    pub(crate) fn writes_failed(&self) -> bool {
+        self.inner
+            .write_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// Note a failed database write (the first one is kept and logged) and pass it on.
     pub(crate) fn write_failed(&self, e: sled::Error) -> StoreError {
         if matches!(e, sled::Error::Io(_)) {
